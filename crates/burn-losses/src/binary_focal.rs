@@ -1,0 +1,193 @@
+use burn::config::Config;
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
+use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::{Tensor, backend::Backend};
+
+use crate::reduction::reduce_unweighted;
+use crate::tensor_ops::pow_nonneg;
+use crate::{LossConfigError, Reduction, checks};
+
+const LOSS: &str = "BinaryFocalLoss";
+
+/// Configuration of a [`BinaryFocalLoss`], with torchvision's defaults.
+///
+/// ```
+/// use burn_losses::BinaryFocalLossConfig;
+///
+/// let config = BinaryFocalLossConfig::new();
+/// assert_eq!(config.alpha, Some(0.25));
+/// assert_eq!(config.gamma, 2.0);
+/// assert!(config.with_alpha(Some(1.5)).validate().is_err());
+/// ```
+#[derive(Config, Debug)]
+pub struct BinaryFocalLossConfig {
+    /// Weight `α ∈ [0, 1]` of the positive class (negatives get `1 − α`); `None` disables the
+    /// weighting (torchvision's `alpha < 0`). Default `Some(0.25)`.
+    #[config(default = "Some(0.25)")]
+    pub alpha: Option<f32>,
+    /// Focusing parameter `γ >= 0` (default `2`).
+    #[config(default = 2.0)]
+    pub gamma: f32,
+    /// How per-element losses are combined (default mean over all elements).
+    #[config(default = "Reduction::Mean")]
+    pub reduction: Reduction,
+}
+
+impl BinaryFocalLossConfig {
+    /// Checks the hyperparameters: `alpha` in `[0, 1]`, `gamma` finite and `>= 0`.
+    pub fn validate(&self) -> Result<(), LossConfigError> {
+        if let Some(alpha) = self.alpha {
+            checks::scalar(
+                LOSS,
+                "alpha",
+                alpha,
+                (0.0..=1.0).contains(&alpha),
+                "in [0, 1]",
+            )?;
+        }
+        let gamma = self.gamma;
+        checks::scalar(
+            LOSS,
+            "gamma",
+            gamma,
+            gamma >= 0.0 && gamma.is_finite(),
+            "finite and >= 0",
+        )
+    }
+
+    /// Creates the loss (it holds no tensors; `device` is taken for symmetry with the others).
+    ///
+    /// # Panics
+    ///
+    /// With the message of [`validate`](Self::validate) if the configuration is invalid.
+    pub fn init<B: Backend>(&self, _device: &B::Device) -> BinaryFocalLoss<B> {
+        if let Err(err) = self.validate() {
+            panic!("{err}");
+        }
+        BinaryFocalLoss {
+            alpha: self.alpha,
+            gamma: self.gamma,
+            reduction: self.reduction,
+            _backend: core::marker::PhantomData,
+        }
+    }
+}
+
+/// Sigmoid focal loss on logits, exactly torchvision's `sigmoid_focal_loss`.
+///
+/// With `p = σ(x)`, a target `t ∈ [0, 1]` of the same shape, `p_t = p·t + (1 − p)·(1 − t)` and
+/// `α_t = α·t + (1 − α)·(1 − t)`:
+///
+/// ```text
+/// bce = (1 − t)·x − log σ(x)             (binary cross-entropy with logits)
+/// l   = α_t · (1 − p_t)^γ · bce
+/// ```
+///
+/// `bce` is computed from `log σ(x)`, never `log(σ(x))`, so logits up to `|x| = 1e4` give
+/// finite values and gradients; `(1 − p_t)^γ` keeps a finite gradient where it reaches 0.
+/// `Mean` averages over every element, `Sum` sums, `None` keeps every `l`.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::Tensor;
+/// use burn_losses::BinaryFocalLossConfig;
+///
+/// let device = Default::default();
+/// let loss = BinaryFocalLossConfig::new().with_alpha(None).init::<NdArray>(&device);
+/// let logits = Tensor::<NdArray, 2>::zeros([1, 1], &device);
+/// let targets = Tensor::<NdArray, 2>::ones([1, 1], &device);
+/// // p_t = 0.5: l = 0.5^2 · ln 2
+/// let value: f32 = loss.forward(logits, targets).into_scalar();
+/// assert!((value - 0.25 * 2f32.ln()).abs() < 1e-6);
+/// ```
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct BinaryFocalLoss<B: Backend> {
+    /// Positive-class weight `α`, if any.
+    pub alpha: Option<f32>,
+    /// Focusing parameter `γ`.
+    pub gamma: f32,
+    /// Reduction over elements.
+    pub reduction: Reduction,
+    _backend: core::marker::PhantomData<B>,
+}
+
+impl<B: Backend> ModuleDisplay for BinaryFocalLoss<B> {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("alpha", &format!("{:?}", self.alpha))
+            .add("gamma", &self.gamma)
+            .add("reduction", &format!("{:?}", self.reduction))
+            .optional()
+    }
+}
+
+impl<B: Backend> BinaryFocalLoss<B> {
+    /// Computes the loss, reduced as configured.
+    ///
+    /// # Shapes
+    ///
+    /// - `logits`: any shape `[N, ...]`
+    /// - `targets`: the same shape, values in `[0, 1]`
+    /// - output: `[1]` for `Mean` and `Sum`; for `None`, every element's loss in row-major order.
+    ///
+    /// # Panics
+    ///
+    /// If the shapes differ.
+    pub fn forward<const D: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+    ) -> Tensor<B, 1> {
+        let losses = self
+            .forward_no_reduction(logits, targets)
+            .flatten::<1>(0, D - 1);
+        reduce_unweighted(losses, self.reduction)
+    }
+
+    /// Computes the unreduced per-element losses, shaped like `logits`.
+    pub fn forward_no_reduction<const D: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+    ) -> Tensor<B, D> {
+        checks::same_shapes(
+            LOSS,
+            ["logits", "targets"],
+            &logits.dims(),
+            &targets.dims(),
+            1,
+        );
+        binary_focal(logits, targets, self.alpha, self.gamma)
+    }
+}
+
+/// Per-element sigmoid focal loss (torchvision's formula), any shape.
+pub(crate) fn binary_focal<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    alpha: Option<f32>,
+    gamma: f32,
+) -> Tensor<B, D> {
+    let negatives = targets.clone().neg().add_scalar(1.0);
+    let bce = logits.clone() * negatives.clone() - log_sigmoid(logits.clone());
+    let mut losses = if gamma == 0.0 {
+        bce
+    } else {
+        let p = sigmoid(logits);
+        // 1 − p_t = p·(1 − t) + (1 − p)·t
+        let one_minus_pt =
+            p.clone() * negatives.clone() + p.neg().add_scalar(1.0) * targets.clone();
+        bce * pow_nonneg(one_minus_pt, gamma)
+    };
+    if let Some(alpha) = alpha {
+        losses = losses * (targets * alpha + negatives * (1.0 - alpha));
+    }
+    losses
+}

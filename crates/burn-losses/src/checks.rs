@@ -1,0 +1,149 @@
+//! Argument checks shared by all losses. Every message names the loss, the argument and the
+//! values seen, so a user never has to decode an index panic from inside a backend.
+
+use burn::tensor::{Bool, Int, Tensor, backend::Backend};
+
+use crate::LossConfigError;
+
+/// Checks a per-class vector (`weight`, `alpha`): every entry finite and `>= 0`.
+pub(crate) fn per_class_values(
+    loss: &'static str,
+    argument: &'static str,
+    values: &[f32],
+) -> Result<(), LossConfigError> {
+    for (i, &value) in values.iter().enumerate() {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(LossConfigError::InvalidValue {
+                loss,
+                argument: format!("{argument}[{i}]"),
+                value: value as f64,
+                requirement: "finite and >= 0",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that a per-class vector has `expected` entries.
+pub(crate) fn per_class_len(
+    loss: &'static str,
+    argument: &'static str,
+    expected: usize,
+    actual: usize,
+) -> Result<(), LossConfigError> {
+    if expected != actual {
+        return Err(LossConfigError::WrongLength {
+            loss,
+            argument,
+            expected,
+            actual,
+        });
+    }
+    Ok(())
+}
+
+/// Checks a scalar hyperparameter against `ok`.
+pub(crate) fn scalar(
+    loss: &'static str,
+    argument: &'static str,
+    value: f32,
+    ok: bool,
+    requirement: &'static str,
+) -> Result<(), LossConfigError> {
+    if ok && !value.is_nan() {
+        Ok(())
+    } else {
+        Err(LossConfigError::InvalidValue {
+            loss,
+            argument: argument.to_string(),
+            value: value as f64,
+            requirement,
+        })
+    }
+}
+
+/// Panics unless `inputs` is `[N, C, d1..dk]` (rank >= 2) and `targets` is `[N, d1..dk]`.
+/// Returns `C`.
+pub(crate) fn class_index_shapes(loss: &str, inputs: &[usize], targets: &[usize]) -> usize {
+    assert!(
+        inputs.len() >= 2,
+        "{loss}: logits must have shape [N, C] or [N, C, d1, ..., dk], got rank {} with shape {inputs:?}",
+        inputs.len()
+    );
+    let expected: Vec<usize> = inputs
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 1)
+        .map(|(_, &d)| d)
+        .collect();
+    assert!(
+        targets == expected.as_slice(),
+        "{loss}: targets must have shape {expected:?} for logits of shape {inputs:?} \
+         (the logits' shape without the class axis 1), got {targets:?}"
+    );
+    inputs[1]
+}
+
+/// Panics unless `a` and `b` have the same shape, and rank >= `min_rank`.
+pub(crate) fn same_shapes(loss: &str, names: [&str; 2], a: &[usize], b: &[usize], min_rank: usize) {
+    assert!(
+        a.len() >= min_rank,
+        "{loss}: {} must have rank >= {min_rank}, got shape {a:?}",
+        names[0]
+    );
+    assert!(
+        a == b,
+        "{loss}: {} and {} must have the same shape, got {a:?} and {b:?}",
+        names[0],
+        names[1]
+    );
+}
+
+/// Panics if a per-class tensor (`weight`, `alpha`, `num_classes`) disagrees with the class
+/// count `actual` found on axis 1 of the input.
+pub(crate) fn class_count(
+    loss: &str,
+    argument: &str,
+    expected: usize,
+    actual: usize,
+    shape: &[usize],
+) {
+    assert!(
+        expected == actual,
+        "{loss}: the input has {actual} classes on axis 1 (shape {shape:?}) but `{argument}` \
+         is configured for {expected}"
+    );
+}
+
+/// Panics, naming the first offending value, if any element of `bad` is set.
+///
+/// This reads one scalar back to the host (a device synchronisation), and the targets
+/// themselves only when the check fails. Losses expose it as `check_targets`.
+pub(crate) fn assert_targets_in_range<B: Backend>(
+    loss: &str,
+    targets: &Tensor<B, 3, Int>,
+    bad: Tensor<B, 3, Bool>,
+    num_classes: usize,
+    ignore_index: i64,
+) {
+    let any_bad = bad
+        .any()
+        .int()
+        .into_data()
+        .iter::<i64>()
+        .next()
+        .unwrap_or(0)
+        != 0;
+    if any_bad {
+        let data = targets.clone().into_data();
+        let value = data
+            .iter::<i64>()
+            .find(|&v| v != ignore_index && !(0..num_classes as i64).contains(&v))
+            .unwrap_or_default();
+        panic!(
+            "{loss}: target value {value} is out of range for {num_classes} classes \
+             (valid: 0..{num_classes}, or ignore_index = {ignore_index}); disable this check \
+             with `with_check_targets(false)` to treat such targets as ignored instead"
+        );
+    }
+}

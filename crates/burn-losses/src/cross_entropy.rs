@@ -1,0 +1,234 @@
+use burn::config::Config;
+use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, backend::Backend};
+
+use crate::reduction::reduce;
+use crate::tensor_ops::{ClassTargets, to_ncs};
+use crate::{LossConfigError, Reduction, checks};
+
+const LOSS: &str = "CrossEntropyLoss";
+
+/// Configuration of a [`CrossEntropyLoss`], with PyTorch's argument names and defaults.
+///
+/// ```
+/// use burn_losses::{CrossEntropyLossConfig, Reduction};
+///
+/// let config = CrossEntropyLossConfig::new()
+///     .with_weight(Some(vec![1.0, 2.0, 0.5]))
+///     .with_ignore_index(255)
+///     .with_label_smoothing(0.1)
+///     .with_reduction(Reduction::Sum);
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Config, Debug)]
+pub struct CrossEntropyLossConfig {
+    /// Weight `w[c] >= 0` of each class (PyTorch `weight`); `None` weighs every class 1.
+    pub weight: Option<Vec<f32>>,
+    /// Target value whose elements do not count (PyTorch `ignore_index`, default `-100`).
+    #[config(default = -100)]
+    pub ignore_index: i64,
+    /// How per-element losses are combined (PyTorch `reduction`, default mean).
+    #[config(default = "Reduction::Mean")]
+    pub reduction: Reduction,
+    /// Label smoothing `ε ∈ [0, 1]` (PyTorch `label_smoothing`, default `0`).
+    #[config(default = 0.0)]
+    pub label_smoothing: f32,
+    /// Check that every target is `ignore_index` or in `[0, C)` and panic otherwise.
+    ///
+    /// The check reads one value back to the host per `forward` (a device synchronisation).
+    /// With it off, out-of-range targets are treated as ignored.
+    #[config(default = true)]
+    pub check_targets: bool,
+}
+
+impl CrossEntropyLossConfig {
+    /// Checks the hyperparameters: `weight` entries finite and `>= 0`, `label_smoothing` in
+    /// `[0, 1]`. (Whether `weight` has one entry per class is checked by `forward`.)
+    pub fn validate(&self) -> Result<(), LossConfigError> {
+        if let Some(weight) = &self.weight {
+            checks::per_class_values(LOSS, "weight", weight)?;
+        }
+        let eps = self.label_smoothing;
+        checks::scalar(
+            LOSS,
+            "label_smoothing",
+            eps,
+            (0.0..=1.0).contains(&eps),
+            "in [0, 1]",
+        )
+    }
+
+    /// Creates the loss on `device`.
+    ///
+    /// # Panics
+    ///
+    /// With the message of [`validate`](Self::validate) if the configuration is invalid.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> CrossEntropyLoss<B> {
+        if let Err(err) = self.validate() {
+            panic!("{err}");
+        }
+        CrossEntropyLoss {
+            weight: self
+                .weight
+                .as_ref()
+                .map(|w| Tensor::from_floats(w.as_slice(), device)),
+            ignore_index: self.ignore_index,
+            reduction: self.reduction,
+            label_smoothing: self.label_smoothing,
+            check_targets: self.check_targets,
+        }
+    }
+}
+
+/// Cross-entropy between logits and class-index targets, exactly PyTorch's
+/// `torch.nn.functional.cross_entropy`.
+///
+/// With `log p = log_softmax(x)` over the class axis 1, class weights `w` (all `1` if unset),
+/// smoothing `ε` and `C` classes, the loss of an element with target `y` is
+///
+/// ```text
+/// l = (1 − ε) · w[y] · (−log p[y])  +  (ε / C) · Σ_c w[c] · (−log p[c])
+/// ```
+///
+/// and `0` for elements whose target is `ignore_index`. `Mean` is PyTorch's weighted mean
+/// `Σ l / Σ w[y]` over the elements that count; `Sum` is `Σ l`; `None` keeps every `l`.
+///
+/// The gradient with respect to the logits is `∂l/∂x[c] = w̄ · p[c] − t[c]` with
+/// `t[c] = (1 − ε)·w[y]·[c = y] + (ε/C)·w[c]` and `w̄ = Σ_c t[c]`.
+///
+/// Differences from PyTorch: a mean over no element (every target ignored, or total weight
+/// `0`) is `0` with zero gradient instead of `NaN`.
+///
+/// ```
+/// use burn::backend::NdArray;
+/// use burn::tensor::{Int, Tensor};
+/// use burn_losses::CrossEntropyLossConfig;
+///
+/// let device = Default::default();
+/// let loss = CrossEntropyLossConfig::new().init::<NdArray>(&device);
+/// // [N, C, H, W] logits and [N, H, W] targets, as for segmentation.
+/// let logits = Tensor::<NdArray, 4>::zeros([2, 3, 4, 4], &device);
+/// let targets = Tensor::<NdArray, 3, Int>::zeros([2, 4, 4], &device);
+/// let value: f32 = loss.forward(logits, targets).into_scalar();
+/// assert!((value - 3f32.ln()).abs() < 1e-6);
+/// ```
+#[derive(Module, Debug)]
+#[module(custom_display)]
+pub struct CrossEntropyLoss<B: Backend> {
+    /// Class weights `[C]`, if any.
+    pub weight: Option<Tensor<B, 1>>,
+    /// Target value that does not count.
+    pub ignore_index: i64,
+    /// Reduction over elements.
+    pub reduction: Reduction,
+    /// Label smoothing `ε`.
+    pub label_smoothing: f32,
+    /// Whether `forward` checks the target range (one host read per call).
+    pub check_targets: bool,
+}
+
+impl<B: Backend> ModuleDisplay for CrossEntropyLoss<B> {
+    fn custom_settings(&self) -> Option<DisplaySettings> {
+        DisplaySettings::new()
+            .with_new_line_after_attribute(false)
+            .optional()
+    }
+
+    fn custom_content(&self, content: Content) -> Option<Content> {
+        content
+            .add("weight", &self.weight)
+            .add("ignore_index", &self.ignore_index)
+            .add("reduction", &format!("{:?}", self.reduction))
+            .add("label_smoothing", &self.label_smoothing)
+            .optional()
+    }
+}
+
+impl<B: Backend> CrossEntropyLoss<B> {
+    /// Computes the loss, reduced as configured.
+    ///
+    /// # Shapes
+    ///
+    /// - `logits`: `[N, C]` or `[N, C, d1, ..., dk]` (`D = k + 2`)
+    /// - `targets`: `[N]` or `[N, d1, ..., dk]` (`K = D − 1`), class indices
+    /// - output: `[1]` for `Mean` and `Sum`; for `None`, the `N·d1·..·dk` per-element losses in
+    ///   row-major order (ignored elements `0`).
+    ///
+    /// # Panics
+    ///
+    /// On a rank or shape mismatch, a `weight` whose length is not `C`, and (while
+    /// `check_targets` is on) a target outside `[0, C)` that is not `ignore_index`.
+    pub fn forward<const D: usize, const K: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, K, Int>,
+    ) -> Tensor<B, 1> {
+        let (losses, weight) = self.element_losses(logits, targets);
+        let losses = losses.flatten::<1>(0, 2);
+        reduce(losses, || weight.sum(), self.reduction)
+    }
+
+    /// Computes the unreduced per-element losses, shaped like `targets` (PyTorch's
+    /// `reduction='none'`), whatever `reduction` is configured.
+    pub fn forward_no_reduction<const D: usize, const K: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, K, Int>,
+    ) -> Tensor<B, K> {
+        let shape = targets.shape();
+        self.element_losses(logits, targets).0.reshape(shape)
+    }
+
+    /// The per-element losses `[N, 1, S]` and their weights `w[y]` in the mean (0 where
+    /// ignored).
+    fn element_losses<const D: usize, const K: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, K, Int>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let num_classes = checks::class_index_shapes(LOSS, &logits.dims(), &targets.dims());
+        if let Some(weight) = &self.weight {
+            let [len] = weight.dims();
+            checks::class_count(LOSS, "weight", len, num_classes, &logits.dims());
+        }
+        let targets = ClassTargets::new(
+            LOSS,
+            targets,
+            num_classes,
+            self.ignore_index,
+            self.check_targets,
+        );
+        let log_probs = log_softmax(to_ncs(logits), 1);
+        cross_entropy(
+            log_probs,
+            &targets,
+            self.weight.as_ref(),
+            self.label_smoothing,
+        )
+    }
+}
+
+/// Per-element cross-entropy from `[N, C, S]` log-probabilities: returns the losses `[N, 1, S]`
+/// (0 where the target does not count) and each element's weight `w[y]` in the mean.
+pub(crate) fn cross_entropy<B: Backend>(
+    log_probs: Tensor<B, 3>,
+    targets: &ClassTargets<B>,
+    weight: Option<&Tensor<B, 1>>,
+    label_smoothing: f32,
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let [_, num_classes, _] = log_probs.dims();
+    let element_weight = targets.element_weight(weight);
+    let nll = log_probs.clone().gather(1, targets.index.clone()).neg() * element_weight.clone();
+    let losses = if label_smoothing > 0.0 {
+        let weighted = match weight {
+            Some(weight) => log_probs * weight.clone().reshape([1, num_classes, 1]),
+            None => log_probs,
+        };
+        let smooth = weighted.sum_dim(1).neg() * targets.valid.clone().float();
+        nll * (1.0 - label_smoothing) + smooth * (label_smoothing / num_classes as f32)
+    } else {
+        nll
+    };
+    (losses, element_weight)
+}
