@@ -1,0 +1,1 @@
+//! Runnable examples of burn-losses; see `quickstart.rs` (`cargo run --example quickstart`).

@@ -1,0 +1,13 @@
+//! Conformance of burn-losses with PyTorch (values and gradients), finite-difference gradient
+//! checks, invariants, edge cases and error paths — every body generic over the backend and
+//! instantiated per backend by `backend_tests!`.
+
+mod conformance {
+    mod binary_dice;
+    mod binary_focal;
+    mod config;
+    mod cross_entropy;
+    mod dice;
+    mod focal;
+    mod one_hot;
+}

@@ -1,0 +1,158 @@
+use burn::config::Config;
+use burn_losses::*;
+
+fn round_trip<C: Config + std::fmt::Debug>(config: &C) -> C {
+    let json = serde_json::to_string(config).expect("serialise");
+    serde_json::from_str(&json).expect("deserialise")
+}
+
+#[test]
+fn configs_round_trip_through_json() {
+    let ce = CrossEntropyLossConfig::new()
+        .with_weight(Some(vec![0.5, 2.0]))
+        .with_ignore_index(255)
+        .with_reduction(Reduction::Sum)
+        .with_label_smoothing(0.1)
+        .with_check_targets(false);
+    assert_eq!(format!("{:?}", round_trip(&ce)), format!("{ce:?}"));
+    let focal = FocalLossConfig::new(3)
+        .with_alpha(Some(vec![0.1, 0.2, 0.7]))
+        .with_gamma(0.5)
+        .with_reduction(Reduction::None);
+    assert_eq!(format!("{:?}", round_trip(&focal)), format!("{focal:?}"));
+    let binary_focal = BinaryFocalLossConfig::new()
+        .with_alpha(None)
+        .with_gamma(1.0);
+    assert_eq!(
+        format!("{:?}", round_trip(&binary_focal)),
+        format!("{binary_focal:?}")
+    );
+    let binary_dice = BinaryDiceLossConfig::new().with_smooth(1e-5).with_p(1.0);
+    assert_eq!(
+        format!("{:?}", round_trip(&binary_dice)),
+        format!("{binary_dice:?}")
+    );
+    let dice = DiceLossConfig::new()
+        .with_weight(Some(vec![1.0, 3.0]))
+        .with_ignore_index(Some(0))
+        .with_reduction(Reduction::Sum);
+    assert_eq!(format!("{:?}", round_trip(&dice)), format!("{dice:?}"));
+}
+
+#[test]
+fn defaults_are_pytorch_s() {
+    let ce = CrossEntropyLossConfig::new();
+    assert_eq!(
+        (ce.weight, ce.ignore_index, ce.reduction, ce.label_smoothing),
+        (None, -100, Reduction::Mean, 0.0)
+    );
+    assert!(ce.check_targets);
+    let focal = FocalLossConfig::new(2);
+    assert_eq!(
+        (focal.alpha, focal.gamma, focal.ignore_index),
+        (None, 2.0, -100)
+    );
+    let bf = BinaryFocalLossConfig::new();
+    assert_eq!(
+        (bf.alpha, bf.gamma, bf.reduction),
+        (Some(0.25), 2.0, Reduction::Mean)
+    );
+    let dice = DiceLossConfig::new();
+    assert_eq!(
+        (dice.weight, dice.ignore_index, dice.smooth, dice.p),
+        (None, None, 1.0, 2.0)
+    );
+}
+
+fn invalid(err: LossConfigError, needles: &[&str]) {
+    let message = err.to_string();
+    for needle in needles {
+        assert!(message.contains(needle), "{message:?} lacks {needle:?}");
+    }
+}
+
+#[test]
+fn every_invalid_hyperparameter_is_reported() {
+    let e = |r: Result<(), LossConfigError>| r.expect_err("invalid config accepted");
+    invalid(
+        e(CrossEntropyLossConfig::new()
+            .with_label_smoothing(1.5)
+            .validate()),
+        &["CrossEntropyLoss", "label_smoothing", "1.5"],
+    );
+    invalid(
+        e(CrossEntropyLossConfig::new()
+            .with_label_smoothing(-0.1)
+            .validate()),
+        &["label_smoothing"],
+    );
+    invalid(
+        e(CrossEntropyLossConfig::new()
+            .with_weight(Some(vec![1.0, -2.0]))
+            .validate()),
+        &["CrossEntropyLoss", "weight[1]", "-2"],
+    );
+    invalid(
+        e(CrossEntropyLossConfig::new()
+            .with_weight(Some(vec![f32::NAN]))
+            .validate()),
+        &["weight[0]", "NaN"],
+    );
+    invalid(
+        e(FocalLossConfig::new(3)
+            .with_alpha(Some(vec![1.0, 1.0]))
+            .validate()),
+        &["FocalLoss", "alpha", "3", "2"],
+    );
+    invalid(
+        e(FocalLossConfig::new(2)
+            .with_alpha(Some(vec![1.0, f32::INFINITY]))
+            .validate()),
+        &["alpha[1]", "inf"],
+    );
+    invalid(
+        e(FocalLossConfig::new(2).with_gamma(-1.0).validate()),
+        &["FocalLoss", "gamma", "-1"],
+    );
+    invalid(
+        e(FocalLossConfig::new(0).validate()),
+        &["FocalLoss", "num_classes"],
+    );
+    invalid(
+        e(BinaryFocalLossConfig::new()
+            .with_alpha(Some(1.5))
+            .validate()),
+        &["BinaryFocalLoss", "alpha", "1.5"],
+    );
+    invalid(
+        e(BinaryFocalLossConfig::new().with_gamma(f32::NAN).validate()),
+        &["BinaryFocalLoss", "gamma"],
+    );
+    invalid(
+        e(BinaryDiceLossConfig::new().with_p(0.0).validate()),
+        &["BinaryDiceLoss", "p", "0"],
+    );
+    invalid(
+        e(BinaryDiceLossConfig::new().with_smooth(-1.0).validate()),
+        &["BinaryDiceLoss", "smooth", "-1"],
+    );
+    invalid(
+        e(DiceLossConfig::new()
+            .with_weight(Some(vec![-1.0]))
+            .validate()),
+        &["DiceLoss", "weight[0]"],
+    );
+    invalid(
+        e(DiceLossConfig::new().with_p(-2.0).validate()),
+        &["DiceLoss", "p"],
+    );
+}
+
+#[test]
+#[should_panic(expected = "FocalLoss: `gamma` must be finite and >= 0, got -1")]
+fn init_panics_with_the_validation_message() {
+    let device = Default::default();
+    FocalLossConfig::new(2)
+        .with_gamma(-1.0)
+        .init::<burn_losses_conformance::NdArrayBackend>(&device);
+}
