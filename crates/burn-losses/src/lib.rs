@@ -64,3 +64,8 @@ pub use error::LossConfigError;
 pub use focal::{FocalLoss, FocalLossConfig};
 pub use one_hot::one_hot;
 pub use reduction::Reduction;
+
+/// The README's Rust example, compiled and run as a doc test so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
