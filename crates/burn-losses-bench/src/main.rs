@@ -1,0 +1,183 @@
+//! Forward + backward wall time of each burn-losses loss on `[16, 8, 256, 256]` logits.
+//!
+//! ```sh
+//! cargo run --release -p burn-losses-bench                                   # ndarray, CPU
+//! cargo run --release -p burn-losses-bench --no-default-features --features wgpu   # wgpu, GPU
+//! cargo run --release -p burn-losses-bench -- 4 8 64 64 5                    # N C H W iterations
+//! ```
+//!
+//! Each loss runs once to warm up, then `iterations` times; the table gives the median and
+//! the fastest run, each timed from building the inputs' graph to a synchronised backward pass.
+
+use std::time::{Duration, Instant};
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::activation::sigmoid;
+use burn::tensor::backend::AutodiffBackend;
+use burn_losses::{
+    BinaryDiceLossConfig, BinaryFocalLossConfig, CrossEntropyLossConfig, DiceLossConfig,
+    FocalLossConfig, one_hot,
+};
+
+#[cfg(feature = "wgpu")]
+type B = burn::backend::Autodiff<burn::backend::Wgpu>;
+#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+type B = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+
+const BACKEND: &str = if cfg!(feature = "wgpu") {
+    "wgpu"
+} else {
+    "ndarray"
+};
+
+/// Inputs shared by every loss: logits, class targets (a few ignored), their one-hot form and a
+/// binary mask.
+struct Inputs<B: Backend> {
+    logits: Tensor<B, 4>,
+    labels: Tensor<B, 3, Int>,
+    one_hot: Tensor<B, 4>,
+    mask: Tensor<B, 4>,
+}
+
+/// Times `step` (forward + backward + sync), returning the sorted durations.
+fn time<B: AutodiffBackend>(
+    device: &B::Device,
+    iterations: usize,
+    step: impl Fn(),
+) -> Vec<Duration> {
+    step();
+    B::sync(device).expect("device sync");
+    let mut runs: Vec<Duration> = (0..iterations)
+        .map(|_| {
+            let start = Instant::now();
+            step();
+            B::sync(device).expect("device sync");
+            start.elapsed()
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+/// Runs `loss` on fresh leaf logits and back-propagates to them.
+fn forward_backward<B: AutodiffBackend, const D: usize>(
+    logits: &Tensor<B, D>,
+    loss: impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
+) {
+    let x = logits.clone().detach().require_grad();
+    let grads = loss(x.clone()).backward();
+    let grad = x.grad(&grads).expect("gradient");
+    drop(grad);
+}
+
+fn main() {
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .map(|a| a.parse().expect("arguments: N C H W [iterations]"))
+        .collect();
+    let [n, c, h, w] = match args.get(..4) {
+        Some(&[n, c, h, w]) => [n, c, h, w],
+        _ => [16, 8, 256, 256],
+    };
+    let iterations = args.get(4).copied().unwrap_or(5);
+    let device = Default::default();
+    B::seed(&device, 0);
+
+    let labels =
+        Tensor::<B, 4>::random([n, 1, h, w], Distribution::Uniform(0.0, c as f64), &device)
+            .int()
+            .reshape([n, h, w]);
+    let inputs = Inputs {
+        logits: Tensor::random([n, c, h, w], Distribution::Normal(0.0, 2.0), &device),
+        one_hot: one_hot(labels.clone(), c),
+        mask: labels.clone().equal_elem(1).float().reshape([n, 1, h, w]),
+        labels: labels.slice_fill([0..1, 0..h / 8], 255),
+    };
+    let mask_logits: Tensor<B, 4> =
+        Tensor::random([n, 1, h, w], Distribution::Normal(0.0, 2.0), &device);
+
+    let weight = Some((1..=c).map(|i| i as f32 / c as f32).collect::<Vec<_>>());
+    let ce = CrossEntropyLossConfig::new()
+        .with_ignore_index(255)
+        .with_check_targets(false)
+        .init::<B>(&device);
+    let ce_full = CrossEntropyLossConfig::new()
+        .with_weight(weight.clone())
+        .with_ignore_index(255)
+        .with_label_smoothing(0.1)
+        .with_check_targets(false)
+        .init::<B>(&device);
+    let ce_checked = CrossEntropyLossConfig::new()
+        .with_ignore_index(255)
+        .init::<B>(&device);
+    let focal = FocalLossConfig::new(c)
+        .with_alpha(weight.clone())
+        .with_ignore_index(255)
+        .with_check_targets(false)
+        .init::<B>(&device);
+    let dice = DiceLossConfig::new().with_weight(weight).init::<B>(&device);
+    let binary_focal = BinaryFocalLossConfig::new().init::<B>(&device);
+    let binary_dice = BinaryDiceLossConfig::new().init::<B>(&device);
+
+    let Inputs {
+        logits,
+        labels,
+        one_hot,
+        mask,
+    } = inputs;
+    type Case<'a> = (&'a str, Box<dyn Fn() + 'a>);
+    let cases: Vec<Case> = vec![
+        (
+            "cross-entropy",
+            Box::new(|| forward_backward(&logits, |x| ce.forward(x, labels.clone()))),
+        ),
+        (
+            "cross-entropy + weight + smoothing",
+            Box::new(|| forward_backward(&logits, |x| ce_full.forward(x, labels.clone()))),
+        ),
+        (
+            "cross-entropy, check_targets on",
+            Box::new(|| forward_backward(&logits, |x| ce_checked.forward(x, labels.clone()))),
+        ),
+        (
+            "focal (alpha, gamma 2)",
+            Box::new(|| forward_backward(&logits, |x| focal.forward(x, labels.clone()))),
+        ),
+        (
+            "dice (one-hot targets)",
+            Box::new(|| forward_backward(&logits, |x| dice.forward(x, one_hot.clone()))),
+        ),
+        (
+            "dice (index targets, 255 left out)",
+            Box::new(|| forward_backward(&logits, |x| dice.forward_indices(x, labels.clone()))),
+        ),
+        (
+            "binary focal [N, 1, H, W]",
+            Box::new(|| forward_backward(&mask_logits, |x| binary_focal.forward(x, mask.clone()))),
+        ),
+        (
+            "binary dice [N, 1, H, W] (on sigmoid)",
+            Box::new(|| {
+                forward_backward(&mask_logits, |x| {
+                    binary_dice.forward(sigmoid(x), mask.clone())
+                })
+            }),
+        ),
+    ];
+
+    println!(
+        "burn-losses forward+backward, backend {BACKEND}, logits [{n}, {c}, {h}, {w}], {iterations} runs"
+    );
+    println!("| loss | median ms | min ms |");
+    println!("|---|---:|---:|");
+    for (name, step) in &cases {
+        let runs = time::<B>(&device, iterations, step);
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {name} | {:.1} | {:.1} |",
+            ms(runs[runs.len() / 2]),
+            ms(runs[0])
+        );
+    }
+}
