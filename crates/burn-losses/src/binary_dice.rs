@@ -2,6 +2,7 @@ use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::display::one_line_display;
 use crate::reduction::reduce_unweighted;
 use crate::tensor_ops::pow_nonneg;
 use crate::{LossConfigError, Reduction, checks};
@@ -112,9 +113,7 @@ pub struct BinaryDiceLoss<B: Backend> {
 
 impl<B: Backend> ModuleDisplay for BinaryDiceLoss<B> {
     fn custom_settings(&self) -> Option<DisplaySettings> {
-        DisplaySettings::new()
-            .with_new_line_after_attribute(false)
-            .optional()
+        one_line_display()
     }
 
     fn custom_content(&self, content: Content) -> Option<Content> {

@@ -3,6 +3,7 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::display::one_line_display;
 use crate::reduction::reduce_unweighted;
 use crate::tensor_ops::pow_nonneg;
 use crate::{LossConfigError, Reduction, checks};
@@ -114,9 +115,7 @@ pub struct BinaryFocalLoss<B: Backend> {
 
 impl<B: Backend> ModuleDisplay for BinaryFocalLoss<B> {
     fn custom_settings(&self) -> Option<DisplaySettings> {
-        DisplaySettings::new()
-            .with_new_line_after_attribute(false)
-            .optional()
+        one_line_display()
     }
 
     fn custom_content(&self, content: Content) -> Option<Content> {

@@ -3,6 +3,7 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
+use crate::display::one_line_display;
 use crate::reduction::reduce;
 use crate::tensor_ops::{ClassTargets, to_ncs};
 use crate::{LossConfigError, Reduction, checks};
@@ -130,9 +131,7 @@ pub struct CrossEntropyLoss<B: Backend> {
 
 impl<B: Backend> ModuleDisplay for CrossEntropyLoss<B> {
     fn custom_settings(&self) -> Option<DisplaySettings> {
-        DisplaySettings::new()
-            .with_new_line_after_attribute(false)
-            .optional()
+        one_line_display()
     }
 
     fn custom_content(&self, content: Content) -> Option<Content> {

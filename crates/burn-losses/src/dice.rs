@@ -4,6 +4,7 @@ use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::binary_dice::{dice_per_row, validate_dice};
+use crate::display::one_line_display;
 use crate::one_hot::one_hot;
 use crate::reduction::reduce_unweighted;
 use crate::tensor_ops::to_ncs;
@@ -120,9 +121,7 @@ pub struct DiceLoss<B: Backend> {
 
 impl<B: Backend> ModuleDisplay for DiceLoss<B> {
     fn custom_settings(&self) -> Option<DisplaySettings> {
-        DisplaySettings::new()
-            .with_new_line_after_attribute(false)
-            .optional()
+        one_line_display()
     }
 
     fn custom_content(&self, content: Content) -> Option<Content> {

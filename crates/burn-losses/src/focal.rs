@@ -3,6 +3,7 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
+use crate::display::one_line_display;
 use crate::reduction::reduce;
 use crate::tensor_ops::{ClassTargets, pow_nonneg, to_ncs};
 use crate::{LossConfigError, Reduction, checks};
@@ -141,9 +142,7 @@ pub struct FocalLoss<B: Backend> {
 
 impl<B: Backend> ModuleDisplay for FocalLoss<B> {
     fn custom_settings(&self) -> Option<DisplaySettings> {
-        DisplaySettings::new()
-            .with_new_line_after_attribute(false)
-            .optional()
+        one_line_display()
     }
 
     fn custom_content(&self, content: Content) -> Option<Content> {

@@ -50,6 +50,7 @@ mod binary_focal;
 mod checks;
 mod cross_entropy;
 mod dice;
+mod display;
 mod error;
 mod focal;
 mod one_hot;

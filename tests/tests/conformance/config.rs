@@ -156,3 +156,45 @@ fn init_panics_with_the_validation_message() {
         .with_gamma(-1.0)
         .init::<burn_losses_conformance::NdArrayBackend>(&device);
 }
+
+#[test]
+fn modules_display_their_options() {
+    type B = burn_losses_conformance::NdArrayBackend;
+    let device = Default::default();
+    let shown = [
+        format!(
+            "{}",
+            CrossEntropyLossConfig::new()
+                .with_label_smoothing(0.5)
+                .init::<B>(&device)
+        ),
+        format!(
+            "{}",
+            FocalLossConfig::new(3).with_gamma(0.5).init::<B>(&device)
+        ),
+        format!(
+            "{}",
+            BinaryFocalLossConfig::new()
+                .with_gamma(0.5)
+                .init::<B>(&device)
+        ),
+        format!(
+            "{}",
+            BinaryDiceLossConfig::new().with_p(0.5).init::<B>(&device)
+        ),
+        format!("{}", DiceLossConfig::new().with_p(0.5).init::<B>(&device)),
+    ];
+    for (text, name) in shown.iter().zip([
+        "CrossEntropyLoss",
+        "FocalLoss",
+        "BinaryFocalLoss",
+        "BinaryDiceLoss",
+        "DiceLoss",
+    ]) {
+        println!("{text}");
+        assert!(
+            text.starts_with(name) && text.contains("0.5") && text.contains("reduction: Mean"),
+            "{text}"
+        );
+    }
+}
