@@ -1,0 +1,94 @@
+//! The image/mask folder loader: a valid folder loads, and each kind of bad input gives an
+//! error naming the path and the values.
+
+use std::path::{Path, PathBuf};
+
+use image::{GrayImage, Luma, Rgb, RgbImage};
+use segmentation_demo::data::{DataError, load_folder};
+
+fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("seg-demo-data-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("images")).unwrap();
+    std::fs::create_dir_all(dir.join("masks")).unwrap();
+    dir
+}
+
+fn write_pair(dir: &Path, name: &str, size: (u32, u32), mask_size: (u32, u32), value: u8) {
+    RgbImage::from_pixel(size.0, size.1, Rgb([10, 200, 30]))
+        .save(dir.join("images").join(format!("{name}.png")))
+        .unwrap();
+    let mut mask = GrayImage::from_pixel(mask_size.0, mask_size.1, Luma([1]));
+    mask.put_pixel(0, 0, Luma([value]));
+    mask.save(dir.join("masks").join(format!("{name}.png")))
+        .unwrap();
+}
+
+#[test]
+fn loads_resizes_and_splits() {
+    let dir = fresh_dir("ok");
+    for k in 0..5 {
+        write_pair(&dir, &format!("img{k}"), (20, 12), (20, 12), 255);
+    }
+    let data = load_folder(&dir, 16, 3, 0.2, 1).unwrap();
+    assert_eq!((data.train.len(), data.valid.len()), (4, 1));
+    let s = &data.train[0];
+    assert_eq!((s.size, s.image.len(), s.mask.len()), (16, 3 * 256, 256));
+    assert!(s.mask.iter().all(|&m| m == 1 || m == 255));
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn missing_folder() {
+    let dir = std::env::temp_dir().join("seg-demo-surely-missing-folder");
+    let err = load_folder(&dir, 16, 3, 0.2, 1).unwrap_err();
+    assert!(matches!(err, DataError::MissingFolder(_)));
+    assert!(
+        err.to_string().contains("seg-demo-surely-missing-folder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mask_size_mismatch() {
+    let dir = fresh_dir("size");
+    write_pair(&dir, "a", (20, 12), (10, 12), 1);
+    let err = load_folder(&dir, 16, 3, 0.2, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("a.png") && err.contains("10x12") && err.contains("20x12"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn class_index_out_of_range() {
+    let dir = fresh_dir("class");
+    write_pair(&dir, "b", (8, 8), (8, 8), 7);
+    let err = load_folder(&dir, 8, 3, 0.2, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("b.png") && err.contains("class index 7") && err.contains("3"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn unreadable_image_and_missing_mask() {
+    let dir = fresh_dir("broken");
+    std::fs::write(dir.join("images/c.png"), b"not a png").unwrap();
+    std::fs::write(dir.join("masks/c.png"), b"not a png").unwrap();
+    let err = load_folder(&dir, 8, 3, 0.2, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("cannot read image") && err.contains("c.png"),
+        "{err}"
+    );
+
+    std::fs::remove_file(dir.join("masks/c.png")).unwrap();
+    let err = load_folder(&dir, 8, 3, 0.2, 1).unwrap_err().to_string();
+    assert!(
+        err.contains("has no mask") && err.contains("masks"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
