@@ -61,13 +61,7 @@ pub(crate) fn validate_dice(
     smooth: f32,
     p: f32,
 ) -> Result<(), LossConfigError> {
-    checks::scalar(
-        loss,
-        "smooth",
-        smooth,
-        smooth >= 0.0 && smooth.is_finite(),
-        "finite and >= 0",
-    )?;
+    checks::finite_non_negative(loss, "smooth", smooth)?;
     checks::scalar(loss, "p", p, p > 0.0 && p.is_finite(), "finite and > 0")
 }
 

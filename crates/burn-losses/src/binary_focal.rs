@@ -46,14 +46,7 @@ impl BinaryFocalLossConfig {
                 "in [0, 1]",
             )?;
         }
-        let gamma = self.gamma;
-        checks::scalar(
-            LOSS,
-            "gamma",
-            gamma,
-            gamma >= 0.0 && gamma.is_finite(),
-            "finite and >= 0",
-        )
+        checks::finite_non_negative(LOSS, "gamma", self.gamma)
     }
 
     /// Creates the loss (it holds no tensors; `device` is taken for symmetry with the others).

@@ -62,6 +62,21 @@ pub(crate) fn scalar(
     }
 }
 
+/// Checks that a scalar hyperparameter (`gamma`, `smooth`) is finite and `>= 0`.
+pub(crate) fn finite_non_negative(
+    loss: &'static str,
+    argument: &'static str,
+    value: f32,
+) -> Result<(), LossConfigError> {
+    scalar(
+        loss,
+        argument,
+        value,
+        value >= 0.0 && value.is_finite(),
+        "finite and >= 0",
+    )
+}
+
 /// Panics unless `inputs` is `[N, C, d1..dk]` (rank >= 2) and `targets` is `[N, d1..dk]`.
 /// Returns `C`.
 pub(crate) fn class_index_shapes(loss: &str, inputs: &[usize], targets: &[usize]) -> usize {

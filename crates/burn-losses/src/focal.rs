@@ -58,14 +58,7 @@ impl FocalLossConfig {
             checks::per_class_len(LOSS, "alpha", self.num_classes, alpha.len())?;
             checks::per_class_values(LOSS, "alpha", alpha)?;
         }
-        let gamma = self.gamma;
-        checks::scalar(
-            LOSS,
-            "gamma",
-            gamma,
-            gamma >= 0.0 && gamma.is_finite(),
-            "finite and >= 0",
-        )
+        checks::finite_non_negative(LOSS, "gamma", self.gamma)
     }
 
     /// Creates the loss on `device`.
