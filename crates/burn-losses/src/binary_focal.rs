@@ -1,11 +1,10 @@
 use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
-use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::display::one_line_display;
+use crate::functional::pointwise::binary_focal;
 use crate::reduction::reduce_unweighted;
-use crate::tensor_ops::pow_nonneg;
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "BinaryFocalLoss";
@@ -158,28 +157,4 @@ impl<B: Backend> BinaryFocalLoss<B> {
         );
         binary_focal(logits, targets, self.alpha, self.gamma)
     }
-}
-
-/// Per-element sigmoid focal loss (torchvision's formula), any shape.
-pub(crate) fn binary_focal<B: Backend, const D: usize>(
-    logits: Tensor<B, D>,
-    targets: Tensor<B, D>,
-    alpha: Option<f32>,
-    gamma: f32,
-) -> Tensor<B, D> {
-    let negatives = targets.clone().neg().add_scalar(1.0);
-    let bce = logits.clone() * negatives.clone() - log_sigmoid(logits.clone());
-    let mut losses = if gamma == 0.0 {
-        bce
-    } else {
-        let p = sigmoid(logits);
-        // 1 − p_t = p·(1 − t) + (1 − p)·t
-        let one_minus_pt =
-            p.clone() * negatives.clone() + p.neg().add_scalar(1.0) * targets.clone();
-        bce * pow_nonneg(one_minus_pt, gamma)
-    };
-    if let Some(alpha) = alpha {
-        losses = losses * (targets * alpha + negatives * (1.0 - alpha));
-    }
-    losses
 }

@@ -77,6 +77,37 @@ pub(crate) fn finite_non_negative(
     )
 }
 
+/// Checks an optional smoothing term (`smooth_nr`, `smooth_dr`): finite and `>= 0` when set.
+pub(crate) fn optional_finite_non_negative(
+    loss: &'static str,
+    argument: &'static str,
+    value: Option<f32>,
+) -> Result<(), LossConfigError> {
+    value.map_or(Ok(()), |value| finite_non_negative(loss, argument, value))
+}
+
+/// Checks the smoothing of an overlap loss: `smooth` and, where set, `smooth_nr` and
+/// `smooth_dr`, each finite and `>= 0`.
+pub(crate) fn overlap_smoothing(
+    loss: &'static str,
+    smooth: f32,
+    smooth_nr: Option<f32>,
+    smooth_dr: Option<f32>,
+) -> Result<(), LossConfigError> {
+    finite_non_negative(loss, "smooth", smooth)?;
+    optional_finite_non_negative(loss, "smooth_nr", smooth_nr)?;
+    optional_finite_non_negative(loss, "smooth_dr", smooth_dr)
+}
+
+/// Checks a per-class vector (`weight`, `alpha`) if one is set: every entry finite and `>= 0`.
+pub(crate) fn optional_per_class_values(
+    loss: &'static str,
+    argument: &'static str,
+    values: Option<&[f32]>,
+) -> Result<(), LossConfigError> {
+    values.map_or(Ok(()), |values| per_class_values(loss, argument, values))
+}
+
 /// Panics unless `inputs` is `[N, C, d1..dk]` (rank >= 2) and `targets` is `[N, d1..dk]`.
 /// Returns `C`.
 pub(crate) fn class_index_shapes(loss: &str, inputs: &[usize], targets: &[usize]) -> usize {

@@ -4,8 +4,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
+use crate::functional::pointwise::cross_entropy;
+use crate::functional::targets::{ClassTargets, to_ncs};
 use crate::reduction::reduce;
-use crate::tensor_ops::{ClassTargets, to_ncs};
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "CrossEntropyLoss";
@@ -206,28 +207,4 @@ impl<B: Backend> CrossEntropyLoss<B> {
             self.label_smoothing,
         )
     }
-}
-
-/// Per-element cross-entropy from `[N, C, S]` log-probabilities: returns the losses `[N, 1, S]`
-/// (0 where the target does not count) and each element's weight `w[y]` in the mean.
-pub(crate) fn cross_entropy<B: Backend>(
-    log_probs: Tensor<B, 3>,
-    targets: &ClassTargets<B>,
-    weight: Option<&Tensor<B, 1>>,
-    label_smoothing: f32,
-) -> (Tensor<B, 3>, Tensor<B, 3>) {
-    let [_, num_classes, _] = log_probs.dims();
-    let element_weight = targets.element_weight(weight);
-    let nll = log_probs.clone().gather(1, targets.index.clone()).neg() * element_weight.clone();
-    let losses = if label_smoothing > 0.0 {
-        let weighted = match weight {
-            Some(weight) => log_probs * weight.clone().reshape([1, num_classes, 1]),
-            None => log_probs,
-        };
-        let smooth = weighted.sum_dim(1).neg() * targets.valid.clone().float();
-        nll * (1.0 - label_smoothing) + smooth * (label_smoothing / num_classes as f32)
-    } else {
-        nll
-    };
-    (losses, element_weight)
 }

@@ -13,7 +13,10 @@ use core::fmt;
 /// assert!(err.to_string().contains("FocalLoss"));
 /// assert!(err.to_string().contains("gamma"));
 /// ```
+///
+/// The enum is `#[non_exhaustive]`: new losses may add variants.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum LossConfigError {
     /// A per-class vector (`weight`, `alpha`) does not have one entry per class.
     WrongLength {
@@ -37,6 +40,17 @@ pub enum LossConfigError {
         /// What the argument must satisfy, e.g. `"finite and >= 0"`.
         requirement: &'static str,
     },
+    /// An option (an enum choice, or a combination of options) that the loss does not support.
+    UnsupportedOption {
+        /// The loss whose config is wrong.
+        loss: &'static str,
+        /// The argument, e.g. `"activation"`.
+        argument: &'static str,
+        /// The value that was given, e.g. `"Softmax"`.
+        value: String,
+        /// Why it is not supported, e.g. `"a softmax over one channel is constant"`.
+        reason: &'static str,
+    },
 }
 
 impl fmt::Display for LossConfigError {
@@ -57,6 +71,15 @@ impl fmt::Display for LossConfigError {
                 value,
                 requirement,
             } => write!(f, "{loss}: `{argument}` must be {requirement}, got {value}"),
+            Self::UnsupportedOption {
+                loss,
+                argument,
+                value,
+                reason,
+            } => write!(
+                f,
+                "{loss}: `{argument}` = {value} is not supported: {reason}"
+            ),
         }
     }
 }

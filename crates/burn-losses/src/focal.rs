@@ -4,8 +4,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
+use crate::functional::pointwise::focal;
+use crate::functional::targets::{ClassTargets, to_ncs};
 use crate::reduction::reduce;
-use crate::tensor_ops::{ClassTargets, pow_nonneg, to_ncs};
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "FocalLoss";
@@ -207,21 +208,4 @@ impl<B: Backend> FocalLoss<B> {
         let losses = focal(log_probs, &targets, self.alpha.as_ref(), self.gamma);
         (losses, targets)
     }
-}
-
-/// Per-element softmax focal loss `[N, 1, S]` from `[N, C, S]` log-probabilities (0 where the
-/// target does not count).
-pub(crate) fn focal<B: Backend>(
-    log_probs: Tensor<B, 3>,
-    targets: &ClassTargets<B>,
-    alpha: Option<&Tensor<B, 1>>,
-    gamma: f32,
-) -> Tensor<B, 3> {
-    let log_p = log_probs.gather(1, targets.index.clone());
-    let weighted_nll = log_p.clone().neg() * targets.element_weight(alpha);
-    if gamma == 0.0 {
-        return weighted_nll;
-    }
-    let one_minus_p = log_p.exp().neg().add_scalar(1.0);
-    pow_nonneg(one_minus_p, gamma) * weighted_nll
 }

@@ -8,8 +8,10 @@
 //! | cross-entropy (`weight`, `ignore_index`, `label_smoothing`, K-dim) | `torch.nn.functional.cross_entropy` | [`CrossEntropyLoss`] |
 //! | softmax focal loss (per-class `alpha`, `gamma`) | Lin et al. 2017, multi-class form | [`FocalLoss`] |
 //! | sigmoid focal loss | `torchvision.ops.sigmoid_focal_loss` | [`BinaryFocalLoss`] |
-//! | binary Dice (`smooth`, power `p`, per sample) | MONAI `DiceLoss` | [`BinaryDiceLoss`] |
-//! | multi-class Dice (softmax, class `weight`, ignored class) | MONAI `DiceLoss(softmax=True)` | [`DiceLoss`] |
+//! | binary Dice / Jaccard (sigmoid, batch, empty-mask policy) | MONAI `DiceLoss`, smp `DiceLoss("binary")` | [`BinaryDiceLoss`] |
+//! | multi-class Dice / Jaccard (softmax or sigmoid, `include_background`, batch, class `weight`, empty classes) | MONAI `DiceLoss`, smp `DiceLoss`/`JaccardLoss`, kornia `dice_loss` | [`DiceLoss`] |
+//! | (focal) Tversky | MONAI `TverskyLoss`, smp `TverskyLoss`, kornia `tversky_loss` | [`TverskyLoss`] |
+//! | generalized Dice (`square`, `simple`, `uniform` weights) | MONAI `GeneralizedDiceLoss` | [`GeneralizedDiceLoss`] |
 //!
 //! and the [`one_hot`] helper. Every loss is a Burn [`Module`](burn::module::Module) generic over
 //! `B: Backend`, built from a serde-serialisable [`Config`](burn::config::Config), so it runs
@@ -53,9 +55,12 @@ mod dice;
 mod display;
 mod error;
 mod focal;
+mod functional;
+mod generalized_dice;
 mod one_hot;
+mod options;
 mod reduction;
-mod tensor_ops;
+mod tversky;
 
 pub use binary_dice::{BinaryDiceLoss, BinaryDiceLossConfig};
 pub use binary_focal::{BinaryFocalLoss, BinaryFocalLossConfig};
@@ -63,8 +68,11 @@ pub use cross_entropy::{CrossEntropyLoss, CrossEntropyLossConfig};
 pub use dice::{DiceLoss, DiceLossConfig};
 pub use error::LossConfigError;
 pub use focal::{FocalLoss, FocalLossConfig};
+pub use generalized_dice::{GeneralizedDiceLoss, GeneralizedDiceLossConfig};
 pub use one_hot::one_hot;
+pub use options::{Activation, EmptyClass, GeneralizedDiceWeight};
 pub use reduction::Reduction;
+pub use tversky::{TverskyLoss, TverskyLossConfig};
 
 /// The README's Rust example, compiled and run as a doc test so it cannot go stale.
 #[cfg(doctest)]

@@ -1,6 +1,8 @@
 use burn::config::Config;
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::functional::math::safe_div;
+
 /// How the per-element losses are combined, named and defined as PyTorch's `reduction`.
 ///
 /// - `Mean`: the mean over the elements that count (for cross-entropy with class `weight`,
@@ -32,17 +34,6 @@ impl Default for Reduction {
     fn default() -> Self {
         Self::Mean
     }
-}
-
-/// `numerator / denominator`, defined as `0` (with zero gradient) where the denominator is
-/// `0`: the mean over an empty set, e.g. an all-ignored batch. PyTorch gives `NaN` there.
-pub(crate) fn safe_div<B: Backend>(
-    numerator: Tensor<B, 1>,
-    denominator: Tensor<B, 1>,
-) -> Tensor<B, 1> {
-    let empty = denominator.clone().equal_elem(0.0);
-    let denominator = denominator.mask_fill(empty.clone(), 1.0);
-    (numerator / denominator).mask_fill(empty, 0.0)
 }
 
 /// Reduces per-element `losses` (already zero where an element does not count) with

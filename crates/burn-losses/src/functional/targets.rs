@@ -1,13 +1,10 @@
-//! Tensor pieces shared by several losses: layout normalisation, class-target masking and a
-//! power with finite gradients. Each is written once here and called by the loss files.
+//! Class-index targets: the `[N, C, S]` view, masking of ignored and out-of-range targets, the
+//! gather index, and one-hot encoding with a pixel-validity mask.
 
 use burn::tensor::{Bool, Int, Tensor, backend::Backend};
 
 use crate::checks;
-
-/// Below this, `x^p` is evaluated at `TINY` and its gradient is cut (see [`pow_nonneg`]).
-/// `TINY^(p-1) <= 1/TINY ~ 9e18` stays finite in f32 for every `p > 0`.
-const TINY: f32 = 1.0842022e-19; // sqrt(f32::MIN_POSITIVE)
+use crate::one_hot::one_hot;
 
 /// Views `[N, C, d1, .., dk]` as `[N, C, S]` with `S = d1·..·dk` (`S = 1` for `[N, C]`).
 ///
@@ -79,19 +76,14 @@ impl<B: Backend> ClassTargets<B> {
     }
 }
 
-/// `x^p` for `x >= 0` and `p > 0`, with a finite gradient everywhere.
-///
-/// The plain `x.powf_scalar(p)` has gradient `p·x^(p-1)`, which is infinite at `x = 0` for
-/// `p < 1` and turns into `NaN` once multiplied by a zero upstream gradient. Here the value at
-/// `x <= 0` is exactly `0` (as `0^p`) and the gradient there is `0`; `p = 1` and `p = 2` are
-/// computed exactly without `powf`.
-pub(crate) fn pow_nonneg<B: Backend, const D: usize>(x: Tensor<B, D>, p: f32) -> Tensor<B, D> {
-    if p == 1.0 {
-        x
-    } else if p == 2.0 {
-        x.clone() * x
-    } else {
-        let zero = x.clone().lower_equal_elem(0.0);
-        x.clamp_min(TINY).powf_scalar(p).mask_fill(zero, 0.0)
-    }
+/// One-hot targets `[N, C, S]` from class indices `[N, S]`, and the `[N, 1, S]` 0/1 mask of the
+/// pixels whose index lies in `[0, C)`. Pixels outside (e.g. `255`) get an all-zero one-hot row
+/// and a `0` in the mask, so multiplying a prediction by the mask removes them from every sum.
+pub(crate) fn one_hot_with_validity<B: Backend>(
+    indices: Tensor<B, 2, Int>,
+    num_classes: usize,
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let targets: Tensor<B, 3> = one_hot(indices, num_classes);
+    let valid = targets.clone().sum_dim(1);
+    (targets, valid)
 }

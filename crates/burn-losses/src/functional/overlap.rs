@@ -1,0 +1,192 @@
+//! Per-class overlap statistics of a prediction and a target — `I = Σ x·y`, `P = Σ x^p` and
+//! `T = Σ y^p`, per sample and class or pooled over the batch — and the scores of the Dice
+//! family (Dice, Jaccard, Tversky, generalized Dice) as small functions of them.
+//!
+//! This is the one place that passes over the pixels: a fused kernel for the statistics
+//! replaces [`Overlap::new`] and leaves every score and every loss file unchanged.
+
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::{Int, Tensor, backend::Backend};
+
+use super::math::{one_minus_ratio, pow_nonneg, safe_div};
+use super::targets::{one_hot_with_validity, to_ncs};
+use crate::checks;
+use crate::{Activation, GeneralizedDiceWeight};
+
+/// Targets of an overlap loss, already viewed as `[N, C, S]` / `[N, S]`.
+pub(crate) enum OverlapTargets<B: Backend> {
+    /// One-hot, multi-hot or soft targets `[N, C, S]`.
+    Dense(Tensor<B, 3>),
+    /// Class indices `[N, S]`; pixels whose index is outside `[0, C)` leave every sum.
+    Indices(Tensor<B, 2, Int>),
+}
+
+/// The overlap statistics, each `[R, C]`: one row per sample (`R = N`), or one row for the
+/// whole batch (`R = 1`, `batch = true`).
+pub(crate) struct Overlap<B: Backend> {
+    /// `I = Σ x·y`.
+    pub intersection: Tensor<B, 2>,
+    /// `P = Σ x^p`.
+    pub prediction: Tensor<B, 2>,
+    /// `T = Σ y^p`; `0` marks an empty class.
+    pub target: Tensor<B, 2>,
+    /// The input's shape, for messages.
+    pub dims: Vec<usize>,
+}
+
+impl<B: Backend> Overlap<B> {
+    /// Statistics of `input` (`[N, C, d1, .., dk]`, `k >= 1`) against same-shape targets.
+    ///
+    /// # Panics
+    ///
+    /// Naming `loss`, if the shapes differ or the rank is below 3.
+    pub fn dense<const D: usize>(
+        loss: &str,
+        input: Tensor<B, D>,
+        targets: Tensor<B, D>,
+        activation: Activation,
+        p: f32,
+        batch: bool,
+    ) -> Self {
+        let dims = input.dims();
+        checks::same_shapes(loss, ["logits", "targets"], &dims, &targets.dims(), 3);
+        let targets = OverlapTargets::Dense(to_ncs(targets));
+        Self::new(to_ncs(input), targets, activation, p, batch, dims.to_vec())
+    }
+
+    /// Statistics of `input` (`[N, C, d1, .., dk]`, `k >= 1`) against class indices
+    /// `[N, d1, .., dk]`.
+    ///
+    /// # Panics
+    ///
+    /// Naming `loss`, on a rank or shape mismatch.
+    pub fn indices<const D: usize, const K: usize>(
+        loss: &str,
+        input: Tensor<B, D>,
+        targets: Tensor<B, K, Int>,
+        activation: Activation,
+        p: f32,
+        batch: bool,
+    ) -> Self {
+        let dims = input.dims();
+        checks::class_index_shapes(loss, &dims, &targets.dims());
+        assert!(
+            D >= 3,
+            "{loss}: logits must be [N, C, d1, ..., dk] with k >= 1, got {dims:?}"
+        );
+        let targets = OverlapTargets::Indices(targets.flatten::<2>(1, K - 1));
+        Self::new(to_ncs(input), targets, activation, p, batch, dims.to_vec())
+    }
+
+    /// The statistics of `[N, C, S]` inputs after `activation`, with power `p` on the
+    /// prediction and target sums.
+    pub fn new(
+        input: Tensor<B, 3>,
+        targets: OverlapTargets<B>,
+        activation: Activation,
+        p: f32,
+        batch: bool,
+        dims: Vec<usize>,
+    ) -> Self {
+        let [_, num_classes, _] = input.dims();
+        let x = activate(input, activation);
+        let (x, y) = match targets {
+            OverlapTargets::Dense(y) => (x, y),
+            OverlapTargets::Indices(indices) => {
+                let (y, valid) = one_hot_with_validity(indices, num_classes);
+                (x * valid, y)
+            }
+        };
+        let pool = |t: Tensor<B, 3>| -> Tensor<B, 2> {
+            let t = t.sum_dim(2);
+            let t = if batch { t.sum_dim(0) } else { t };
+            let [rows, classes, _] = t.dims();
+            t.reshape([rows, classes])
+        };
+        Self {
+            intersection: pool(x.clone() * y.clone()),
+            prediction: pool(pow_nonneg(x, p)),
+            target: pool(pow_nonneg(y, p)),
+            dims,
+        }
+    }
+
+    /// Dice loss per row and class, `1 − (2I + s_nr) / (P + T + s_dr)`; with `jaccard`,
+    /// `1 − (2I + s_nr) / (2(P + T − I) + s_dr)` (MONAI's form). A `0/0` scores `0`.
+    pub fn dice_loss(&self, smooth_nr: f32, smooth_dr: f32, jaccard: bool) -> Tensor<B, 2> {
+        let numerator = self
+            .intersection
+            .clone()
+            .mul_scalar(2.0)
+            .add_scalar(smooth_nr);
+        let cardinality = self.prediction.clone() + self.target.clone();
+        let denominator = if jaccard {
+            (cardinality - self.intersection.clone()).mul_scalar(2.0)
+        } else {
+            cardinality
+        };
+        one_minus_ratio(numerator, denominator.add_scalar(smooth_dr))
+    }
+
+    /// Tversky loss per row and class, `1 − (I + s_nr) / (I + α·FP + β·FN + s_dr)` with
+    /// `FP = Σ x·(1 − y) = P − I` and `FN = Σ (1 − x)·y = T − I` (statistics taken with
+    /// `p = 1`). A `0/0` scores `0`.
+    pub fn tversky_loss(
+        &self,
+        alpha: f32,
+        beta: f32,
+        smooth_nr: f32,
+        smooth_dr: f32,
+    ) -> Tensor<B, 2> {
+        let i = self.intersection.clone();
+        let false_pos = self.prediction.clone() - i.clone();
+        let false_neg = self.target.clone() - i.clone();
+        let denominator = i.clone() + false_pos.mul_scalar(alpha) + false_neg.mul_scalar(beta);
+        one_minus_ratio(i.add_scalar(smooth_nr), denominator.add_scalar(smooth_dr))
+    }
+
+    /// Generalized Dice loss per row (`[R]`) over the classes marked in `included` (`[1, C]`,
+    /// 0/1), statistics taken with `p = 1`:
+    /// `1 − (2·Σ_c w_c·I_c + s_nr) / (Σ_c w_c·(P_c + T_c) + s_dr)`.
+    ///
+    /// The weights come from the target sums and carry no gradient; an empty included class
+    /// takes the row's largest finite weight (MONAI's rule; `0` if every class is empty).
+    pub fn generalized_dice_loss(
+        &self,
+        weight_type: GeneralizedDiceWeight,
+        included: Tensor<B, 2>,
+        smooth_nr: f32,
+        smooth_dr: f32,
+    ) -> Tensor<B, 1> {
+        let t = self.target.clone().detach();
+        let weight = match weight_type {
+            GeneralizedDiceWeight::Uniform => included.expand(t.shape()),
+            GeneralizedDiceWeight::Square | GeneralizedDiceWeight::Simple => {
+                let denominator = match weight_type {
+                    GeneralizedDiceWeight::Square => t.clone() * t.clone(),
+                    _ => t.clone(),
+                };
+                let empty = t.equal_elem(0.0).float() * included.clone();
+                let finite = safe_div(included.expand(denominator.shape()), denominator);
+                let largest = finite.clone().max_dim(1);
+                finite + empty * largest
+            }
+        };
+        let numerator = (weight.clone() * self.intersection.clone())
+            .sum_dim(1)
+            .mul_scalar(2.0)
+            .add_scalar(smooth_nr);
+        let cardinality = self.prediction.clone() + self.target.clone();
+        let denominator = (weight * cardinality).sum_dim(1).add_scalar(smooth_dr);
+        one_minus_ratio(numerator, denominator).flatten::<1>(0, 1)
+    }
+}
+
+/// Applies `activation` along the class axis 1 of `[N, C, S]`.
+pub(crate) fn activate<B: Backend>(x: Tensor<B, 3>, activation: Activation) -> Tensor<B, 3> {
+    match activation {
+        Activation::Softmax => softmax(x, 1),
+        Activation::Sigmoid => sigmoid(x),
+        Activation::None => x,
+    }
+}

@@ -1,0 +1,107 @@
+//! The class axis of the overlap losses: which classes count (`ignore_index`,
+//! `include_background`), their weights, and the class mean under an [`EmptyClass`] policy.
+
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::math::safe_div;
+use crate::{Activation, EmptyClass, checks};
+
+/// The included classes `I` of a loss and their weights, as `[1, C]` rows.
+pub(crate) struct ClassSet<B: Backend> {
+    /// `1` for an included class, `0` otherwise.
+    pub included: Tensor<B, 2>,
+    /// `w_c` (or `1` without weights) for an included class, `0` otherwise.
+    weight: Tensor<B, 2>,
+    /// `|I|`.
+    count: usize,
+}
+
+impl<B: Backend> ClassSet<B> {
+    /// The classes of an input of shape `dims` (`[N, C, ..]`) that a loss includes: all but the
+    /// `ignore_index` channel and, unless `include_background`, channel 0.
+    ///
+    /// # Panics
+    ///
+    /// Naming `loss` and the shape: `weight` without `C` entries, `ignore_index >= C`,
+    /// `Softmax` on one channel, `include_background = false` on one channel, no class left.
+    pub fn new(
+        loss: &str,
+        dims: &[usize],
+        activation: Activation,
+        weight: Option<&Tensor<B, 1>>,
+        ignore_index: Option<usize>,
+        include_background: bool,
+        device: &B::Device,
+    ) -> Self {
+        let num_classes = dims[1];
+        assert!(
+            activation != Activation::Softmax || num_classes > 1,
+            "{loss}: activation Softmax needs at least 2 channels on axis 1, got shape {dims:?} \
+             (use Sigmoid for a single binary channel)"
+        );
+        assert!(
+            include_background || num_classes > 1,
+            "{loss}: include_background = false leaves channel 0 out and needs at least 2 \
+             channels on axis 1, got shape {dims:?}"
+        );
+        if let Some(ignored) = ignore_index {
+            assert!(
+                ignored < num_classes && num_classes > 1,
+                "{loss}: ignore_index {ignored} must name one of the {num_classes} classes of \
+                 the input (shape {dims:?}) and leave at least one class"
+            );
+        }
+        let mask: Vec<f32> = (0..num_classes)
+            .map(|c| {
+                let left_out = Some(c) == ignore_index || (c == 0 && !include_background);
+                if left_out { 0.0 } else { 1.0 }
+            })
+            .collect();
+        let count = mask.iter().filter(|&&m| m > 0.0).count();
+        assert!(
+            count > 0,
+            "{loss}: no class left: ignore_index {ignore_index:?} and include_background = \
+             {include_background} leave out every channel of the input (shape {dims:?})"
+        );
+        let included =
+            Tensor::<B, 1>::from_floats(mask.as_slice(), device).reshape([1, num_classes]);
+        let weight = match weight {
+            Some(weight) => {
+                let [len] = weight.dims();
+                checks::class_count(loss, "weight", len, num_classes, dims);
+                weight.clone().reshape([1, num_classes]) * included.clone()
+            }
+            None => included.clone(),
+        };
+        Self {
+            included,
+            weight,
+            count,
+        }
+    }
+
+    /// The per-row loss `[R]` from per-class losses `[R, C]`: the weighted class mean
+    /// `(1/|I|)·Σ_{c∈I} w_c·l_c`, with the classes whose target sum is `0` treated by `empty`.
+    pub fn mean(
+        &self,
+        losses: Tensor<B, 2>,
+        target_sums: Tensor<B, 2>,
+        empty: EmptyClass,
+    ) -> Tensor<B, 1> {
+        let mean = match empty {
+            EmptyClass::Keep => (losses * self.weight.clone())
+                .sum_dim(1)
+                .div_scalar(self.count as f32),
+            EmptyClass::Zero => (losses.mask_fill(target_sums.equal_elem(0.0), 0.0)
+                * self.weight.clone())
+            .sum_dim(1)
+            .div_scalar(self.count as f32),
+            EmptyClass::Exclude => {
+                let present = target_sums.greater_elem(0.0).float() * self.included.clone();
+                let weighted = (losses * self.weight.clone() * present.clone()).sum_dim(1);
+                safe_div(weighted, present.sum_dim(1))
+            }
+        };
+        mean.flatten::<1>(0, 1)
+    }
+}

@@ -1,0 +1,73 @@
+//! Per-element losses on logits: cross-entropy from log-probabilities, the softmax focal loss,
+//! and the sigmoid focal loss (binary cross-entropy with logits and its focal factor).
+
+use burn::tensor::activation::{log_sigmoid, sigmoid};
+use burn::tensor::{Tensor, backend::Backend};
+
+use super::math::pow_nonneg;
+use super::targets::ClassTargets;
+
+/// Per-element cross-entropy from `[N, C, S]` log-probabilities: returns the losses `[N, 1, S]`
+/// (0 where the target does not count) and each element's weight `w[y]` in the mean.
+pub(crate) fn cross_entropy<B: Backend>(
+    log_probs: Tensor<B, 3>,
+    targets: &ClassTargets<B>,
+    weight: Option<&Tensor<B, 1>>,
+    label_smoothing: f32,
+) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    let [_, num_classes, _] = log_probs.dims();
+    let element_weight = targets.element_weight(weight);
+    let nll = log_probs.clone().gather(1, targets.index.clone()).neg() * element_weight.clone();
+    let losses = if label_smoothing > 0.0 {
+        let weighted = match weight {
+            Some(weight) => log_probs * weight.clone().reshape([1, num_classes, 1]),
+            None => log_probs,
+        };
+        let smooth = weighted.sum_dim(1).neg() * targets.valid.clone().float();
+        nll * (1.0 - label_smoothing) + smooth * (label_smoothing / num_classes as f32)
+    } else {
+        nll
+    };
+    (losses, element_weight)
+}
+
+/// Per-element softmax focal loss `[N, 1, S]` from `[N, C, S]` log-probabilities (0 where the
+/// target does not count).
+pub(crate) fn focal<B: Backend>(
+    log_probs: Tensor<B, 3>,
+    targets: &ClassTargets<B>,
+    alpha: Option<&Tensor<B, 1>>,
+    gamma: f32,
+) -> Tensor<B, 3> {
+    let log_p = log_probs.gather(1, targets.index.clone());
+    let weighted_nll = log_p.clone().neg() * targets.element_weight(alpha);
+    if gamma == 0.0 {
+        return weighted_nll;
+    }
+    let one_minus_p = log_p.exp().neg().add_scalar(1.0);
+    pow_nonneg(one_minus_p, gamma) * weighted_nll
+}
+
+/// Per-element sigmoid focal loss (torchvision's formula), any shape.
+pub(crate) fn binary_focal<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    alpha: Option<f32>,
+    gamma: f32,
+) -> Tensor<B, D> {
+    let negatives = targets.clone().neg().add_scalar(1.0);
+    let bce = logits.clone() * negatives.clone() - log_sigmoid(logits.clone());
+    let mut losses = if gamma == 0.0 {
+        bce
+    } else {
+        let p = sigmoid(logits);
+        // 1 − p_t = p·(1 − t) + (1 − p)·t
+        let one_minus_pt =
+            p.clone() * negatives.clone() + p.neg().add_scalar(1.0) * targets.clone();
+        bce * pow_nonneg(one_minus_pt, gamma)
+    };
+    if let Some(alpha) = alpha {
+        losses = losses * (targets * alpha + negatives * (1.0 - alpha));
+    }
+    losses
+}
