@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, TensorData};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The autodiff ndarray backend every test runs on.
 pub type NdArrayBackend = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
@@ -110,6 +110,9 @@ pub struct Case {
     /// For files holding several losses, which one.
     #[serde(default)]
     pub loss: Option<String>,
+    /// The reference library call the expected values come from, for messages.
+    #[serde(default)]
+    pub reference: Option<String>,
     /// Shape of the input (logits or probabilities).
     pub input_shape: Vec<usize>,
     /// The input, row-major.
@@ -140,6 +143,27 @@ impl Case {
     /// Deserialises the case's config into the loss's config type.
     pub fn config<C: serde::de::DeserializeOwned>(&self) -> C {
         serde_json::from_value(self.config.clone())
+            .unwrap_or_else(|e| panic!("{}: config does not deserialise: {e}", self.name))
+    }
+
+    /// Deserialises the case's config over `base`: a field the fixture does not name (an
+    /// option added after the fixture was generated) keeps `base`'s value, normally the
+    /// default, so older fixtures keep meaning what they meant.
+    pub fn config_over<C: Serialize + serde::de::DeserializeOwned>(&self, base: &C) -> C {
+        let mut merged = serde_json::to_value(base).expect("config serialises");
+        let (Some(merged_fields), Some(fields)) = (merged.as_object_mut(), self.config.as_object())
+        else {
+            panic!("{}: config is not a JSON object", self.name)
+        };
+        for (key, value) in fields {
+            assert!(
+                merged_fields.contains_key(key),
+                "{}: config field {key:?} is not a field of the config type",
+                self.name
+            );
+            merged_fields.insert(key.clone(), value.clone());
+        }
+        serde_json::from_value(merged)
             .unwrap_or_else(|e| panic!("{}: config does not deserialise: {e}", self.name))
     }
 
@@ -232,7 +256,10 @@ pub fn check_case<B: AutodiffBackend, const D: usize>(
 ) {
     let x = case.input::<B, D>(&ctx.device);
     let out = loss(x.clone());
-    let what = format!("[{}] {}", ctx.name, case.name);
+    let what = match &case.reference {
+        Some(reference) => format!("[{}] {} ({reference})", ctx.name, case.name),
+        None => format!("[{}] {}", ctx.name, case.name),
+    };
     assert_close(
         &format!("{what} output"),
         &values(out.clone()),

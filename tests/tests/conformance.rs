@@ -9,5 +9,7 @@ mod conformance {
     mod cross_entropy;
     mod dice;
     mod focal;
+    mod generalized_dice;
     mod one_hot;
+    mod tversky;
 }

@@ -1,10 +1,12 @@
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use burn_losses::{BinaryDiceLossConfig, Reduction};
+use burn_losses::{Activation, BinaryDiceLossConfig, DiceLossConfig, EmptyClass, Reduction};
 use burn_losses_conformance::*;
 
 fn fixture<B: AutodiffBackend, const D: usize, const K: usize>(ctx: &Ctx<B>, case: &Case) {
-    let loss = case.config::<BinaryDiceLossConfig>().init::<B>(&ctx.device);
+    let loss = case
+        .config_over(&BinaryDiceLossConfig::new())
+        .init::<B>(&ctx.device);
     let targets = case.float_target::<B, D>(&ctx.device);
     check_case::<B, D>(ctx, case, |x| loss.forward(x, targets));
 }
@@ -13,6 +15,70 @@ fn fixture<B: AutodiffBackend, const D: usize, const K: usize>(ctx: &Ctx<B>, cas
 fn monai_fixtures<B: AutodiffBackend>(ctx: &Ctx<B>) {
     for case in load_fixtures("binary_dice") {
         with_rank!(case.input_shape.len(), fixture, ctx, &case);
+    }
+}
+
+/// Values and gradients equal MONAI's `DiceLoss(sigmoid=True)` and smp's `DiceLoss("binary")` /
+/// `JaccardLoss("binary")`: sigmoid, batch, Jaccard, separate smoothing, empty masks.
+fn reference_options<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    for case in load_fixtures("binary_dice_options") {
+        with_rank!(case.input_shape.len(), fixture, ctx, &case);
+    }
+}
+
+/// The binary loss on `[N, S]` is the multi-class loss on `[N, 1, S]` with a sigmoid.
+fn binary_is_one_channel_dice<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    let x = pseudo_random(3 * 5, 21, 3.0);
+    let t: Vec<f64> = pseudo_random(3 * 5, 22, 1.0)
+        .iter()
+        .map(|v| f64::from(u8::from(*v > 0.2)))
+        .collect();
+    for (batch, jaccard, empty) in [
+        (false, false, EmptyClass::Keep),
+        (true, true, EmptyClass::Zero),
+        (false, true, EmptyClass::Exclude),
+    ] {
+        let binary = BinaryDiceLossConfig::new()
+            .with_activation(Activation::Sigmoid)
+            .with_batch(batch)
+            .with_jaccard(jaccard)
+            .with_empty_class(empty)
+            .with_reduction(Reduction::None)
+            .init::<B>(&ctx.device);
+        let multi = DiceLossConfig::new()
+            .with_activation(Activation::Sigmoid)
+            .with_batch(batch)
+            .with_jaccard(jaccard)
+            .with_empty_class(empty)
+            .with_reduction(Reduction::None)
+            .init::<B>(&ctx.device);
+        assert_close(
+            &format!("binary vs one-channel dice {batch} {jaccard} {empty:?}"),
+            &values(binary.forward(
+                float_tensor::<B, 2>(&x, &[3, 5], &ctx.device),
+                float_tensor::<B, 2>(&t, &[3, 5], &ctx.device),
+            )),
+            &values(multi.forward(
+                float_tensor::<B, 3>(&x, &[3, 1, 5], &ctx.device),
+                float_tensor::<B, 3>(&t, &[3, 1, 5], &ctx.device),
+            )),
+            ctx.tol,
+        );
+    }
+}
+
+/// Under `Zero` and `Exclude`, an empty mask scores 0 with zero gradient whatever is predicted.
+fn empty_mask_policies<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    for empty in [EmptyClass::Zero, EmptyClass::Exclude] {
+        let loss = BinaryDiceLossConfig::new()
+            .with_activation(Activation::Sigmoid)
+            .with_empty_class(empty)
+            .init::<B>(&ctx.device);
+        let x = float_tensor::<B, 2>(&pseudo_random(8, 23, 4.0), &[2, 4], &ctx.device);
+        let zeros = Tensor::<B, 2>::zeros([2, 4], &ctx.device);
+        assert_zero_loss_and_grad(ctx, &format!("{empty:?} empty mask"), x, |x| {
+            loss.forward(x, zeros)
+        });
     }
 }
 
@@ -91,6 +157,15 @@ fn errors<B: AutodiffBackend>(ctx: &Ctx<B>) {
             Tensor::<B, 2>::zeros([2, 4], &d),
         )
     });
+    let err = BinaryDiceLossConfig::new()
+        .with_activation(Activation::Softmax)
+        .validate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("BinaryDiceLoss") && err.contains("activation") && err.contains("Softmax"),
+        "{err}"
+    );
     let loss = BinaryDiceLossConfig::new().init::<B>(&ctx.device);
     let d = ctx.device.clone();
     assert_panics_with(&["BinaryDiceLoss", "rank >= 2", "[3]"], move || {
@@ -103,6 +178,9 @@ fn errors<B: AutodiffBackend>(ctx: &Ctx<B>) {
 
 backend_tests!(
     monai_fixtures,
+    reference_options,
+    binary_is_one_channel_dice,
+    empty_mask_policies,
     empty_and_perfect,
     small_p_finite,
     finite_differences,
