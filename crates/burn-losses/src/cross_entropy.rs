@@ -4,9 +4,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::pointwise::cross_entropy;
+use crate::functional::pointwise::{cross_entropy, soft_cross_entropy};
 use crate::functional::targets::{ClassTargets, to_ncs};
-use crate::reduction::reduce;
+use crate::reduction::{reduce, reduce_unweighted};
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "CrossEntropyLoss";
@@ -178,6 +178,92 @@ impl<B: Backend> CrossEntropyLoss<B> {
     ) -> Tensor<B, K> {
         let shape = targets.shape();
         self.element_losses(logits, targets).0.reshape(shape)
+    }
+
+    /// Computes the loss against probability (soft) targets, reduced as configured: PyTorch's
+    /// `cross_entropy` with a float target of the logits' shape.
+    ///
+    /// With `t' = t·(1 − ε) + ε/C`, each element's loss is `l = −Σ_c w[c]·t'[c]·log p[c]`.
+    /// `Mean` divides `Σ l` by the number of elements `N·d1·..·dk` (not by the weights, as
+    /// PyTorch); `Sum` sums; `None` keeps every `l`. Targets need not sum to 1 (as in
+    /// PyTorch). `ignore_index` and `check_targets` do not apply to probability targets.
+    ///
+    /// The gradient is `∂l/∂x[c] = (Σ_k w[k]·t'[k])·p[c] − w[c]·t'[c]`.
+    ///
+    /// ```
+    /// use burn::backend::NdArray;
+    /// use burn::tensor::Tensor;
+    /// use burn_losses::CrossEntropyLossConfig;
+    ///
+    /// let device = Default::default();
+    /// let loss = CrossEntropyLossConfig::new().init::<NdArray>(&device);
+    /// let logits = Tensor::<NdArray, 2>::zeros([1, 2], &device);
+    /// let mixup = Tensor::<NdArray, 2>::from_floats([[0.3, 0.7]], &device); // soft labels
+    /// let value: f32 = loss.forward_probs(logits, mixup).into_scalar();
+    /// assert!((value - 2f32.ln()).abs() < 1e-6);
+    /// ```
+    ///
+    /// # Shapes
+    ///
+    /// - `logits`: `[N, C]` or `[N, C, d1, ..., dk]`
+    /// - `targets`: the same shape, class probabilities along axis 1
+    /// - output: `[1]` for `Mean` and `Sum`; for `None`, the `N·d1·..·dk` per-element losses in
+    ///   row-major order.
+    ///
+    /// # Panics
+    ///
+    /// If the shapes differ, the rank is below 2, or `weight` does not have `C` entries.
+    pub fn forward_probs<const D: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+    ) -> Tensor<B, 1> {
+        let losses = self.prob_losses(logits, targets).flatten::<1>(0, 2);
+        reduce_unweighted(losses, self.reduction)
+    }
+
+    /// Computes the unreduced per-element losses against probability targets, shaped
+    /// `[N, d1, ..., dk]` (`K = D − 1`), whatever `reduction` is configured.
+    ///
+    /// # Panics
+    ///
+    /// As [`forward_probs`](Self::forward_probs), and if `K != D − 1`.
+    pub fn forward_probs_no_reduction<const D: usize, const K: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+    ) -> Tensor<B, K> {
+        let dims = logits.dims();
+        assert!(
+            K + 1 == D,
+            "{LOSS}: the unreduced output of logits of rank {D} has rank {}, got K = {K}",
+            D - 1
+        );
+        let mut shape = [0; K];
+        shape[0] = dims[0];
+        shape[1..].copy_from_slice(&dims[2..]);
+        self.prob_losses(logits, targets).reshape(shape)
+    }
+
+    /// The per-element losses `[N, 1, S]` against probability targets.
+    fn prob_losses<const D: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+    ) -> Tensor<B, 3> {
+        let dims = logits.dims();
+        checks::same_shapes(LOSS, ["logits", "targets"], &dims, &targets.dims(), 2);
+        if let Some(weight) = &self.weight {
+            let [len] = weight.dims();
+            checks::class_count(LOSS, "weight", len, dims[1], &dims);
+        }
+        let log_probs = log_softmax(to_ncs(logits), 1);
+        soft_cross_entropy(
+            log_probs,
+            to_ncs(targets),
+            self.weight.as_ref(),
+            self.label_smoothing,
+        )
     }
 
     /// The per-element losses `[N, 1, S]` and their weights `w[y]` in the mean (0 where

@@ -12,6 +12,11 @@
 //! | multi-class Dice / Jaccard (softmax or sigmoid, `include_background`, batch, class `weight`, empty classes) | MONAI `DiceLoss`, smp `DiceLoss`/`JaccardLoss`, kornia `dice_loss` | [`DiceLoss`] |
 //! | (focal) Tversky | MONAI `TverskyLoss`, smp `TverskyLoss`, kornia `tversky_loss` | [`TverskyLoss`] |
 //! | generalized Dice (`square`, `simple`, `uniform` weights) | MONAI `GeneralizedDiceLoss` | [`GeneralizedDiceLoss`] |
+//! | binary cross-entropy with logits (float targets, `weight`, `pos_weight`, smoothing, ignore) | `F.binary_cross_entropy_with_logits`, smp `SoftBCEWithLogitsLoss` | [`BceWithLogitsLoss`] |
+//! | cross-entropy with probability targets | `F.cross_entropy` with float targets | [`CrossEntropyLoss::forward_probs`] |
+//! | Dice + cross-entropy | MONAI `DiceCELoss`, nnU-Net | [`DiceCeLoss`] |
+//! | Dice + softmax focal | — | [`DiceFocalLoss`] |
+//! | Lovász-softmax, Lovász hinge | smp `LovaszLoss`, kornia | [`LovaszSoftmaxLoss`], [`LovaszHingeLoss`] |
 //!
 //! and the [`one_hot`] helper. Every loss is a Burn [`Module`](burn::module::Module) generic over
 //! `B: Backend`, built from a serde-serialisable [`Config`](burn::config::Config), so it runs
@@ -47,9 +52,11 @@
 //! assert!(logits.grad(&grads).is_some());
 //! ```
 
+mod bce_with_logits;
 mod binary_dice;
 mod binary_focal;
 mod checks;
+mod compound;
 mod cross_entropy;
 mod dice;
 mod display;
@@ -57,20 +64,26 @@ mod error;
 mod focal;
 mod functional;
 mod generalized_dice;
+mod lovasz_hinge;
+mod lovasz_softmax;
 mod one_hot;
 mod options;
 mod reduction;
 mod tversky;
 
+pub use bce_with_logits::{BceWithLogitsLoss, BceWithLogitsLossConfig};
 pub use binary_dice::{BinaryDiceLoss, BinaryDiceLossConfig};
 pub use binary_focal::{BinaryFocalLoss, BinaryFocalLossConfig};
+pub use compound::{DiceCeLoss, DiceCeLossConfig, DiceFocalLoss, DiceFocalLossConfig};
 pub use cross_entropy::{CrossEntropyLoss, CrossEntropyLossConfig};
 pub use dice::{DiceLoss, DiceLossConfig};
 pub use error::LossConfigError;
 pub use focal::{FocalLoss, FocalLossConfig};
 pub use generalized_dice::{GeneralizedDiceLoss, GeneralizedDiceLossConfig};
+pub use lovasz_hinge::{LovaszHingeLoss, LovaszHingeLossConfig};
+pub use lovasz_softmax::{LovaszSoftmaxLoss, LovaszSoftmaxLossConfig};
 pub use one_hot::one_hot;
-pub use options::{Activation, EmptyClass, GeneralizedDiceWeight};
+pub use options::{Activation, EmptyClass, GeneralizedDiceWeight, LovaszClasses};
 pub use reduction::Reduction;
 pub use tversky::{TverskyLoss, TverskyLossConfig};
 

@@ -100,3 +100,29 @@ impl Default for GeneralizedDiceWeight {
         Self::Square
     }
 }
+
+/// Which classes the Lovász-softmax loss averages over.
+///
+/// - `Present`: the classes that occur in the (non-ignored) target of the image or batch
+///   (Berman et al.'s and smp's default, `classes="present"`);
+/// - `All`: every class (`classes="all"`), absent ones included.
+///
+/// ```
+/// use burn_losses::LovaszClasses;
+///
+/// assert_eq!(LovaszClasses::default(), LovaszClasses::Present);
+/// ```
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum LovaszClasses {
+    /// The classes present in the target.
+    Present,
+    /// Every class.
+    All,
+}
+
+#[allow(clippy::derivable_impls)]
+impl Default for LovaszClasses {
+    fn default() -> Self {
+        Self::Present
+    }
+}

@@ -1,5 +1,6 @@
-//! Per-element losses on logits: cross-entropy from log-probabilities, the softmax focal loss,
-//! and the sigmoid focal loss (binary cross-entropy with logits and its focal factor).
+//! Per-element losses on logits: cross-entropy from log-probabilities (class-index and
+//! probability targets), the softmax focal loss, binary cross-entropy with logits, and the
+//! sigmoid focal loss built on it.
 
 use burn::tensor::activation::{log_sigmoid, sigmoid};
 use burn::tensor::{Tensor, backend::Backend};
@@ -56,7 +57,7 @@ pub(crate) fn binary_focal<B: Backend, const D: usize>(
     gamma: f32,
 ) -> Tensor<B, D> {
     let negatives = targets.clone().neg().add_scalar(1.0);
-    let bce = logits.clone() * negatives.clone() - log_sigmoid(logits.clone());
+    let bce = bce_with_logits(logits.clone(), targets.clone(), None);
     let mut losses = if gamma == 0.0 {
         bce
     } else {
@@ -70,4 +71,47 @@ pub(crate) fn binary_focal<B: Backend, const D: usize>(
         losses = losses * (targets * alpha + negatives * (1.0 - alpha));
     }
     losses
+}
+
+/// Per-element binary cross-entropy with logits, any shape:
+/// `(1 − t)·x + (1 + (pw − 1)·t)·softplus(−x)`, PyTorch's `binary_cross_entropy_with_logits`
+/// with `pos_weight` `pw` broadcast against the logits (`None`: `pw = 1`).
+///
+/// `softplus(−x)` is computed as `−log σ(x)`, which is finite in value and gradient for any
+/// finite `x` (±1e4 included), never as `log(1 + exp(−x))`.
+pub(crate) fn bce_with_logits<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    pos_weight: Option<Tensor<B, D>>,
+) -> Tensor<B, D> {
+    let softplus_neg = log_sigmoid(logits.clone()).neg();
+    let positive_factor = match pos_weight {
+        Some(pos_weight) => (pos_weight.sub_scalar(1.0) * targets.clone()).add_scalar(1.0),
+        None => softplus_neg.ones_like(),
+    };
+    logits * targets.neg().add_scalar(1.0) + softplus_neg * positive_factor
+}
+
+/// Per-element cross-entropy with probability targets from `[N, C, S]` log-probabilities:
+/// `−Σ_c w_c·t'_c·log p_c` with `t' = t·(1 − ε) + ε/C` (PyTorch's probability-target
+/// `cross_entropy`); returns `[N, 1, S]`.
+pub(crate) fn soft_cross_entropy<B: Backend>(
+    log_probs: Tensor<B, 3>,
+    targets: Tensor<B, 3>,
+    weight: Option<&Tensor<B, 1>>,
+    label_smoothing: f32,
+) -> Tensor<B, 3> {
+    let [_, num_classes, _] = log_probs.dims();
+    let targets = if label_smoothing > 0.0 {
+        targets
+            .mul_scalar(1.0 - label_smoothing)
+            .add_scalar(label_smoothing / num_classes as f32)
+    } else {
+        targets
+    };
+    let targets = match weight {
+        Some(weight) => targets * weight.clone().reshape([1, num_classes, 1]),
+        None => targets,
+    };
+    (log_probs * targets).sum_dim(1).neg()
 }
