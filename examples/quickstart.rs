@@ -10,7 +10,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn_losses::{
     BinaryDiceLossConfig, BinaryFocalLossConfig, CrossEntropyLossConfig, DiceLossConfig,
-    FocalLossConfig, one_hot,
+    EmptyClass, FocalLossConfig, GeneralizedDiceLossConfig, TverskyLossConfig, one_hot,
 };
 
 type B = Autodiff<NdArray<f32>>;
@@ -84,6 +84,39 @@ fn main() {
         "dice (one-hot targets)",
         x.clone(),
         DiceLossConfig::new().init(&device).forward(x, targets),
+    );
+
+    let x = logits().require_grad();
+    let smp_jaccard = DiceLossConfig::new()
+        .with_jaccard(true)
+        .with_batch(true)
+        .with_p(1.0)
+        .with_empty_class(EmptyClass::Zero)
+        .init(&device);
+    report(
+        "jaccard (batch, p = 1, empty -> 0)",
+        x.clone(),
+        smp_jaccard.forward_indices(x, labels.clone()),
+    );
+
+    let x = logits().require_grad();
+    let tversky = TverskyLossConfig::new()
+        .with_alpha(0.3)
+        .with_beta(0.7)
+        .with_gamma(0.75)
+        .init(&device);
+    report(
+        "focal tversky (0.3, 0.7, gamma 0.75)",
+        x.clone(),
+        tversky.forward_indices(x, labels.clone()),
+    );
+
+    let x = logits().require_grad();
+    let generalized = GeneralizedDiceLossConfig::new().init(&device);
+    report(
+        "generalized dice (1 / T^2 weights)",
+        x.clone(),
+        generalized.forward_indices(x, labels.clone()),
     );
 
     // Binary tasks: the foreground mask of class 1.

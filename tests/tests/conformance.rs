@@ -3,13 +3,16 @@
 //! instantiated per backend by `backend_tests!`.
 
 mod conformance {
+    mod bce_with_logits;
     mod binary_dice;
     mod binary_focal;
+    mod compound;
     mod config;
     mod cross_entropy;
     mod dice;
     mod focal;
     mod generalized_dice;
+    mod lovasz;
     mod one_hot;
     mod tversky;
 }

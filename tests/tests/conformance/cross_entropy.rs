@@ -18,6 +18,71 @@ fn pytorch_fixtures<B: AutodiffBackend>(ctx: &Ctx<B>) {
     }
 }
 
+fn probs_fixture<B: AutodiffBackend, const D: usize, const K: usize>(ctx: &Ctx<B>, case: &Case) {
+    let loss = case
+        .config_over(&CrossEntropyLossConfig::new())
+        .init::<B>(&ctx.device);
+    let targets = case.float_target::<B, D>(&ctx.device);
+    check_case::<B, D>(ctx, case, |x| loss.forward_probs(x, targets));
+}
+
+/// Values and gradients equal `F.cross_entropy` with probability targets: soft targets,
+/// targets not summing to 1, weight and smoothing, K-dim, ±1e4 logits, `N = 1`.
+fn pytorch_probability_fixtures<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    for case in load_fixtures("cross_entropy_probs") {
+        with_rank!(case.input_shape.len(), probs_fixture, ctx, &case);
+    }
+}
+
+/// One-hot probability targets give the index-target loss (unweighted mean: both divide by the
+/// element count), and `forward_probs_no_reduction` is `Reduction::None` shaped `[N, d..]`.
+fn probs_of_one_hot_equal_indices<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    let x = float_tensor::<B, 4>(
+        &pseudo_random(2 * 3 * 2 * 2, 71, 3.0),
+        &[2, 3, 2, 2],
+        &ctx.device,
+    );
+    let y = int_tensor::<B, 3>(&[0., 2., 1., 1., 2., 2., 0., 1.], &[2, 2, 2], &ctx.device);
+    let onehot: Tensor<B, 4> = burn_losses::one_hot(y.clone(), 3);
+    for (weight, reduction) in [
+        (None, Reduction::Mean),
+        (Some(vec![0.5, 1.0, 2.0]), Reduction::Sum),
+        (Some(vec![0.5, 1.0, 2.0]), Reduction::None),
+    ] {
+        let loss = CrossEntropyLossConfig::new()
+            .with_weight(weight)
+            .with_label_smoothing(0.1)
+            .with_reduction(reduction)
+            .init::<B>(&ctx.device);
+        assert_close(
+            &format!("probs vs indices, {reduction:?}"),
+            &values(loss.forward_probs(x.clone(), onehot.clone())),
+            &values(loss.forward(x.clone(), y.clone())),
+            ctx.tol,
+        );
+        let unreduced: Tensor<B, 3> = loss.forward_probs_no_reduction(x.clone(), onehot.clone());
+        assert_eq!(unreduced.dims(), [2, 2, 2]);
+    }
+    let loss = CrossEntropyLossConfig::new()
+        .with_weight(Some(vec![1.0, 2.0]))
+        .init::<B>(&ctx.device);
+    let d = ctx.device.clone();
+    assert_panics_with(&["CrossEntropyLoss", "3 classes", "`weight`"], move || {
+        loss.forward_probs(
+            Tensor::<B, 2>::zeros([4, 3], &d),
+            Tensor::<B, 2>::zeros([4, 3], &d),
+        )
+    });
+    let loss = CrossEntropyLossConfig::new().init::<B>(&ctx.device);
+    let d = ctx.device.clone();
+    assert_panics_with(&["CrossEntropyLoss", "[4, 3]", "[4, 2]"], move || {
+        loss.forward_probs(
+            Tensor::<B, 2>::zeros([4, 3], &d),
+            Tensor::<B, 2>::zeros([4, 2], &d),
+        )
+    });
+}
+
 /// `forward_no_reduction` is `Reduction::None`, shaped like the targets.
 fn no_reduction_shape<B: AutodiffBackend>(ctx: &Ctx<B>) {
     let x = float_tensor::<B, 4>(
@@ -179,6 +244,8 @@ fn shape_errors<B: AutodiffBackend>(ctx: &Ctx<B>) {
 }
 
 backend_tests!(
+    pytorch_probability_fixtures,
+    probs_of_one_hot_equal_indices,
     pytorch_fixtures,
     no_reduction_shape,
     k_dim_equals_flattened,
