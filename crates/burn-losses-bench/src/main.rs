@@ -16,8 +16,9 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::AutodiffBackend;
 use burn_losses::{
-    BinaryDiceLossConfig, BinaryFocalLossConfig, CrossEntropyLossConfig, DiceLossConfig,
-    FocalLossConfig, one_hot,
+    Activation, BinaryDiceLossConfig, BinaryFocalLossConfig, CrossEntropyLossConfig,
+    DiceLossConfig, EmptyClass, FocalLossConfig, GeneralizedDiceLossConfig, TverskyLossConfig,
+    one_hot,
 };
 
 #[cfg(feature = "wgpu")]
@@ -116,9 +117,34 @@ fn main() {
         .with_ignore_index(255)
         .with_check_targets(false)
         .init::<B>(&device);
-    let dice = DiceLossConfig::new().with_weight(weight).init::<B>(&device);
+    let dice = DiceLossConfig::new()
+        .with_weight(weight.clone())
+        .init::<B>(&device);
+    // smp's DiceLoss("multiclass"): batch Dice, p = 1, empty classes zeroed.
+    let dice_smp = DiceLossConfig::new()
+        .with_batch(true)
+        .with_p(1.0)
+        .with_empty_class(EmptyClass::Zero)
+        .init::<B>(&device);
+    let jaccard_sigmoid = DiceLossConfig::new()
+        .with_activation(Activation::Sigmoid)
+        .with_jaccard(true)
+        .with_include_background(false)
+        .with_empty_class(EmptyClass::Exclude)
+        .init::<B>(&device);
+    let tversky = TverskyLossConfig::new()
+        .with_alpha(0.3)
+        .with_beta(0.7)
+        .with_gamma(0.75)
+        .with_weight(weight)
+        .init::<B>(&device);
+    let generalized_dice = GeneralizedDiceLossConfig::new().init::<B>(&device);
     let binary_focal = BinaryFocalLossConfig::new().init::<B>(&device);
     let binary_dice = BinaryDiceLossConfig::new().init::<B>(&device);
+    let binary_dice_logits = BinaryDiceLossConfig::new()
+        .with_activation(Activation::Sigmoid)
+        .with_batch(true)
+        .init::<B>(&device);
 
     let Inputs {
         logits,
@@ -153,6 +179,26 @@ fn main() {
             Box::new(|| forward_backward(&logits, |x| dice.forward_indices(x, labels.clone()))),
         ),
         (
+            "dice, smp multiclass (batch, p 1, Zero)",
+            Box::new(|| forward_backward(&logits, |x| dice_smp.forward_indices(x, labels.clone()))),
+        ),
+        (
+            "jaccard, sigmoid, no background, Exclude",
+            Box::new(|| forward_backward(&logits, |x| jaccard_sigmoid.forward(x, one_hot.clone()))),
+        ),
+        (
+            "focal tversky (0.3, 0.7, gamma 0.75, weight)",
+            Box::new(|| forward_backward(&logits, |x| tversky.forward_indices(x, labels.clone()))),
+        ),
+        (
+            "generalized dice (square)",
+            Box::new(|| {
+                forward_backward(&logits, |x| {
+                    generalized_dice.forward_indices(x, labels.clone())
+                })
+            }),
+        ),
+        (
             "binary focal [N, 1, H, W]",
             Box::new(|| forward_backward(&mask_logits, |x| binary_focal.forward(x, mask.clone()))),
         ),
@@ -161,6 +207,14 @@ fn main() {
             Box::new(|| {
                 forward_backward(&mask_logits, |x| {
                     binary_dice.forward(sigmoid(x), mask.clone())
+                })
+            }),
+        ),
+        (
+            "binary dice [N, 1, H, W] (sigmoid inside, batch)",
+            Box::new(|| {
+                forward_backward(&mask_logits, |x| {
+                    binary_dice_logits.forward(x, mask.clone())
                 })
             }),
         ),
