@@ -2,7 +2,7 @@
 //!
 //! A small, complete semantic-segmentation project built on [Burn](https://burn.dev) and the
 //! losses of [`burn_losses`]: a U-Net-style network ([`model`]), a synthetic shapes data set and a
-//! loader for your own image/mask folders ([`data`]), the five loss choices of the command line
+//! loader for your own image/mask folders ([`data`]), the loss choices of the command line
 //! ([`loss`]), per-class Dice / IoU metrics ([`metrics`]), training through `burn-train`
 //! ([`training`]) and PNG output ([`visual`]).
 //!

@@ -1,10 +1,12 @@
-//! The five loss choices of the command line, built from `burn-losses`.
-//!
-//! Each [`LossKind`] is a list of weighted [`LossTerm`]s; [`LossSpec::forward`] evaluates the
-//! terms and sums them, so there is one code path for all five choices.
+//! The loss choices of the command line, each one loss of `burn-losses` (the compound ones
+//! are the library's [`DiceCeLoss`](burn_losses::DiceCeLoss) and
+//! [`DiceFocalLoss`](burn_losses::DiceFocalLoss)).
 
 use burn::prelude::*;
-use burn_losses::{CrossEntropyLossConfig, DiceLossConfig, FocalLossConfig};
+use burn_losses::{
+    BceWithLogitsLossConfig, CrossEntropyLossConfig, DiceCeLossConfig, DiceFocalLossConfig,
+    DiceLossConfig, FocalLossConfig, LovaszSoftmaxLossConfig, TverskyLossConfig, one_hot,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::data::IGNORE_INDEX;
@@ -19,35 +21,35 @@ pub enum LossKind {
     Focal,
     /// Multi-class soft Dice (class weights as per-class Dice weights).
     Dice,
-    /// `CE + dice_weight · Dice`.
+    /// `CE + dice_weight · Dice` ([`burn_losses::DiceCeLoss`]).
     DiceCe,
-    /// `Focal + dice_weight · Dice`.
+    /// `Focal + dice_weight · Dice` ([`burn_losses::DiceFocalLoss`]).
     FocalDice,
+    /// Binary cross-entropy with logits, one sigmoid per class against its one-hot mask
+    /// (class weights as per-channel `weight`); for binary data sets (`--classes 2`) this is
+    /// the usual foreground/background BCE.
+    Bce,
+    /// Tversky loss with α = 0.3, β = 0.7 (false negatives cost more: recall of rare classes).
+    Tversky,
+    /// Lovász-softmax loss over the classes present (no class weights).
+    Lovasz,
 }
 
 impl LossKind {
     /// All choices, in command-line order.
-    pub const ALL: [LossKind; 5] = [
+    pub const ALL: [LossKind; 8] = [
         LossKind::Ce,
         LossKind::Focal,
         LossKind::Dice,
         LossKind::DiceCe,
         LossKind::FocalDice,
+        LossKind::Bce,
+        LossKind::Tversky,
+        LossKind::Lovasz,
     ];
 
-    /// The terms of this loss; a term's factor is multiplied by `dice_weight` when it is Dice
-    /// in a combination.
-    pub fn terms(self) -> &'static [LossTerm] {
-        match self {
-            LossKind::Ce => &[LossTerm::CrossEntropy],
-            LossKind::Focal => &[LossTerm::Focal],
-            LossKind::Dice => &[LossTerm::Dice],
-            LossKind::DiceCe => &[LossTerm::CrossEntropy, LossTerm::Dice],
-            LossKind::FocalDice => &[LossTerm::Focal, LossTerm::Dice],
-        }
-    }
-
-    /// The command-line spelling (`ce`, `focal`, `dice`, `dice-ce`, `focal-dice`).
+    /// The command-line spelling (`ce`, `focal`, `dice`, `dice-ce`, `focal-dice`, `bce`,
+    /// `tversky`, `lovasz`).
     pub fn name(self) -> &'static str {
         match self {
             LossKind::Ce => "ce",
@@ -55,6 +57,9 @@ impl LossKind {
             LossKind::Dice => "dice",
             LossKind::DiceCe => "dice-ce",
             LossKind::FocalDice => "focal-dice",
+            LossKind::Bce => "bce",
+            LossKind::Tversky => "tversky",
+            LossKind::Lovasz => "lovasz",
         }
     }
 }
@@ -63,17 +68,6 @@ impl std::fmt::Display for LossKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// One ingredient of a [`LossKind`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LossTerm {
-    /// [`burn_losses::CrossEntropyLoss`].
-    CrossEntropy,
-    /// [`burn_losses::FocalLoss`].
-    Focal,
-    /// [`burn_losses::DiceLoss`] on class indices.
-    Dice,
 }
 
 /// Everything needed to build the training loss; serialisable as part of the run config.
@@ -118,6 +112,15 @@ impl LossSpec {
                     "--class-weights must be finite and >= 0, got {w:?}"
                 ));
             }
+            if self.kind == LossKind::Lovasz {
+                return Err("--class-weights has no effect with --loss lovasz".into());
+            }
+        }
+        if !(self.dice_weight.is_finite() && self.dice_weight >= 0.0) {
+            return Err(format!(
+                "--dice-weight must be finite and >= 0, got {}",
+                self.dice_weight
+            ));
         }
         Ok(())
     }
@@ -130,40 +133,73 @@ impl LossSpec {
         targets: Tensor<B, 3, Int>,
     ) -> Tensor<B, 1> {
         let device = logits.device();
-        let ignore = IGNORE_INDEX as i64;
-        self.kind
-            .terms()
-            .iter()
-            .map(|term| {
-                let (logits, targets) = (logits.clone(), targets.clone());
-                match term {
-                    LossTerm::CrossEntropy => CrossEntropyLossConfig::new()
-                        .with_weight(self.class_weights.clone())
-                        .with_ignore_index(ignore)
-                        .with_check_targets(false)
-                        .init::<B>(&device)
-                        .forward(logits, targets),
-                    LossTerm::Focal => FocalLossConfig::new(self.num_classes)
-                        .with_alpha(self.class_weights.clone())
-                        .with_gamma(self.focal_gamma)
-                        .with_ignore_index(ignore)
-                        .with_check_targets(false)
-                        .init::<B>(&device)
-                        .forward(logits, targets),
-                    LossTerm::Dice => {
-                        let dice = DiceLossConfig::new()
-                            .with_weight(self.class_weights.clone())
-                            .init::<B>(&device)
-                            .forward_indices(logits, targets);
-                        if self.kind.terms().len() > 1 {
-                            dice.mul_scalar(self.dice_weight)
-                        } else {
-                            dice
-                        }
-                    }
-                }
-            })
-            .reduce(|a, b| a + b)
-            .expect("every loss kind has at least one term")
+        match self.kind {
+            LossKind::Ce => self
+                .cross_entropy()
+                .init::<B>(&device)
+                .forward(logits, targets),
+            LossKind::Focal => self.focal().init::<B>(&device).forward(logits, targets),
+            LossKind::Dice => self
+                .dice()
+                .init::<B>(&device)
+                .forward_indices(logits, targets),
+            LossKind::DiceCe => DiceCeLossConfig::new()
+                .with_dice(self.dice())
+                .with_cross_entropy(self.cross_entropy())
+                .with_lambda_dice(self.dice_weight)
+                .init::<B>(&device)
+                .forward_indices(logits, targets),
+            LossKind::FocalDice => DiceFocalLossConfig::new(self.focal())
+                .with_dice(self.dice())
+                .with_lambda_dice(self.dice_weight)
+                .init::<B>(&device)
+                .forward_indices(logits, targets),
+            LossKind::Bce => {
+                // One-hot masks, with every channel of an ignored pixel set to the ignore value.
+                let dims = logits.dims();
+                let ignored = targets
+                    .clone()
+                    .equal_elem(IGNORE_INDEX as i64)
+                    .unsqueeze_dim::<4>(1)
+                    .expand(dims);
+                let masks: Tensor<B, 4> = one_hot(targets, self.num_classes);
+                let masks = masks.mask_fill(ignored, f32::from(IGNORE_INDEX));
+                BceWithLogitsLossConfig::new()
+                    .with_weight(self.class_weights.clone())
+                    .with_ignore_value(Some(f32::from(IGNORE_INDEX)))
+                    .init::<B>(&device)
+                    .forward(logits, masks)
+            }
+            LossKind::Tversky => TverskyLossConfig::new()
+                .with_alpha(0.3)
+                .with_beta(0.7)
+                .with_weight(self.class_weights.clone())
+                .init::<B>(&device)
+                .forward_indices(logits, targets),
+            LossKind::Lovasz => LovaszSoftmaxLossConfig::new()
+                .with_ignore_index(IGNORE_INDEX as i64)
+                .with_check_targets(false)
+                .init::<B>(&device)
+                .forward(logits, targets),
+        }
+    }
+
+    fn cross_entropy(&self) -> CrossEntropyLossConfig {
+        CrossEntropyLossConfig::new()
+            .with_weight(self.class_weights.clone())
+            .with_ignore_index(IGNORE_INDEX as i64)
+            .with_check_targets(false)
+    }
+
+    fn focal(&self) -> FocalLossConfig {
+        FocalLossConfig::new(self.num_classes)
+            .with_alpha(self.class_weights.clone())
+            .with_gamma(self.focal_gamma)
+            .with_ignore_index(IGNORE_INDEX as i64)
+            .with_check_targets(false)
+    }
+
+    fn dice(&self) -> DiceLossConfig {
+        DiceLossConfig::new().with_weight(self.class_weights.clone())
     }
 }

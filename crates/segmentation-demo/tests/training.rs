@@ -24,7 +24,12 @@ fn tiny_config(loss: LossKind, name: &str) -> TrainConfig {
         learning_rate: 1e-2,
         image_size: 16,
         base_width: 4,
-        loss: LossSpec::new(loss, 5, Some(vec![1.0, 1.0, 1.0, 1.5, 2.0])),
+        // Lovász takes no class weights.
+        loss: LossSpec::new(
+            loss,
+            5,
+            (loss != LossKind::Lovasz).then(|| vec![1.0, 1.0, 1.0, 1.5, 2.0]),
+        ),
         data: DataSource::Synthetic {
             num_train: 48,
             num_valid: 16,
@@ -94,6 +99,21 @@ fn dice_ce_learns() {
 #[test]
 fn focal_dice_learns() {
     check_learns(LossKind::FocalDice);
+}
+
+#[test]
+fn bce_learns() {
+    check_learns(LossKind::Bce);
+}
+
+#[test]
+fn tversky_learns() {
+    check_learns(LossKind::Tversky);
+}
+
+#[test]
+fn lovasz_learns() {
+    check_learns(LossKind::Lovasz);
 }
 
 #[test]
