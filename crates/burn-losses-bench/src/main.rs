@@ -16,9 +16,10 @@ use burn::tensor::Distribution;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::AutodiffBackend;
 use burn_losses::{
-    Activation, BinaryDiceLossConfig, BinaryFocalLossConfig, CrossEntropyLossConfig,
-    DiceLossConfig, EmptyClass, FocalLossConfig, GeneralizedDiceLossConfig, TverskyLossConfig,
-    one_hot,
+    Activation, BceWithLogitsLossConfig, BinaryDiceLossConfig, BinaryFocalLossConfig,
+    CrossEntropyLossConfig, DiceCeLossConfig, DiceFocalLossConfig, DiceLossConfig, EmptyClass,
+    FocalLossConfig, GeneralizedDiceLossConfig, LovaszHingeLossConfig, LovaszSoftmaxLossConfig,
+    TverskyLossConfig, one_hot,
 };
 
 #[cfg(feature = "wgpu")]
@@ -141,6 +142,28 @@ fn main() {
     let generalized_dice = GeneralizedDiceLossConfig::new().init::<B>(&device);
     let binary_focal = BinaryFocalLossConfig::new().init::<B>(&device);
     let binary_dice = BinaryDiceLossConfig::new().init::<B>(&device);
+    let dice_ce = DiceCeLossConfig::new()
+        .with_cross_entropy(
+            CrossEntropyLossConfig::new()
+                .with_ignore_index(255)
+                .with_check_targets(false),
+        )
+        .init::<B>(&device);
+    let dice_focal = DiceFocalLossConfig::new(
+        FocalLossConfig::new(c)
+            .with_ignore_index(255)
+            .with_check_targets(false),
+    )
+    .init::<B>(&device);
+    let lovasz = LovaszSoftmaxLossConfig::new()
+        .with_ignore_index(255)
+        .with_check_targets(false)
+        .init::<B>(&device);
+    let bce = BceWithLogitsLossConfig::new()
+        .with_pos_weight(Some((1..=c).map(|i| i as f32).collect()))
+        .init::<B>(&device);
+    let bce_mask = BceWithLogitsLossConfig::new().init::<B>(&device);
+    let lovasz_hinge = LovaszHingeLossConfig::new().init::<B>(&device);
     let binary_dice_logits = BinaryDiceLossConfig::new()
         .with_activation(Activation::Sigmoid)
         .with_batch(true)
@@ -197,6 +220,36 @@ fn main() {
                     generalized_dice.forward_indices(x, labels.clone())
                 })
             }),
+        ),
+        (
+            "cross-entropy, one-hot probability targets",
+            Box::new(|| forward_backward(&logits, |x| ce.forward_probs(x, one_hot.clone()))),
+        ),
+        (
+            "dice + cross-entropy (indices, 255 ignored)",
+            Box::new(|| forward_backward(&logits, |x| dice_ce.forward_indices(x, labels.clone()))),
+        ),
+        (
+            "dice + focal (indices, 255 ignored)",
+            Box::new(|| {
+                forward_backward(&logits, |x| dice_focal.forward_indices(x, labels.clone()))
+            }),
+        ),
+        (
+            "lovasz softmax (present classes, 255 ignored)",
+            Box::new(|| forward_backward(&logits, |x| lovasz.forward(x, labels.clone()))),
+        ),
+        (
+            "bce with logits, multi-label one-hot (pos_weight)",
+            Box::new(|| forward_backward(&logits, |x| bce.forward(x, one_hot.clone()))),
+        ),
+        (
+            "bce with logits [N, 1, H, W]",
+            Box::new(|| forward_backward(&mask_logits, |x| bce_mask.forward(x, mask.clone()))),
+        ),
+        (
+            "lovasz hinge [N, 1, H, W]",
+            Box::new(|| forward_backward(&mask_logits, |x| lovasz_hinge.forward(x, mask.clone()))),
         ),
         (
             "binary focal [N, 1, H, W]",
