@@ -43,3 +43,48 @@ pub(crate) fn lovasz_extension<B: Backend>(
     };
     (sorted * valid * steps).sum_dim(1).flatten::<1>(0, 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::*;
+
+    type B = NdArray<f32>;
+
+    fn row(values: &[f32]) -> Tensor<B, 2> {
+        Tensor::<B, 1>::from_floats(values, &Default::default()).reshape([1, values.len()])
+    }
+
+    fn loss(errors: &[f32], truth: &[f32], valid: &[f32]) -> f32 {
+        lovasz_extension(row(errors), row(truth), row(valid)).into_scalar()
+    }
+
+    /// By hand: errors sorted [0.9 (fg), 0.5 (bg), 0.2 (fg)]; |G| = 2. J after each pixel:
+    /// 1 − 1/2 = 0.5, 1 − 1/3 = 2/3, 1 − 0/3 = 1. Loss 0.9·0.5 + 0.5·(1/6) + 0.2·(1/3).
+    #[test]
+    fn matches_the_hand_computed_extension() {
+        let expected = 0.9 * 0.5 + 0.5 / 6.0 + 0.2 / 3.0;
+        let value = loss(&[0.2, 0.9, 0.5], &[1.0, 1.0, 0.0], &[1.0; 3]);
+        assert!((value - expected).abs() < 1e-6, "{value} vs {expected}");
+    }
+
+    /// An ignored pixel changes nothing, wherever its error sorts.
+    #[test]
+    fn ignored_pixels_are_as_if_removed() {
+        let kept = loss(&[0.2, 0.9, 0.5], &[1.0, 1.0, 0.0], &[1.0; 3]);
+        for error in [0.0, 0.7, 5.0] {
+            let with = loss(
+                &[0.2, error, 0.9, 0.5],
+                &[1.0, 0.0, 1.0, 0.0],
+                &[1.0, 0.0, 1.0, 1.0],
+            );
+            assert!(
+                (with - kept).abs() < 1e-6,
+                "ignored error {error}: {with} vs {kept}"
+            );
+        }
+        assert_eq!(loss(&[0.4, 0.6], &[1.0, 0.0], &[0.0, 0.0]), 0.0);
+        assert_eq!(loss(&[0.4], &[1.0], &[1.0]), 0.4);
+    }
+}

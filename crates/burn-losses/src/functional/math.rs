@@ -46,3 +46,57 @@ pub(crate) fn one_minus_ratio<B: Backend, const D: usize>(
     let ratio = numerator / denominator.mask_fill(empty.clone(), 1.0);
     ratio.neg().add_scalar(1.0).mask_fill(empty, 0.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::{Autodiff, NdArray};
+
+    use super::*;
+
+    type B = Autodiff<NdArray<f32>>;
+
+    fn tensor(values: &[f32]) -> Tensor<B, 1> {
+        Tensor::from_floats(values, &Default::default())
+    }
+
+    fn vec<K: Backend>(t: Tensor<K, 1>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+
+    #[test]
+    fn safe_div_is_zero_with_zero_gradient_on_an_empty_denominator() {
+        let num = tensor(&[3.0, 5.0]).require_grad();
+        let out = safe_div(num.clone(), tensor(&[2.0, 0.0]));
+        assert_eq!(vec(out.clone()), [1.5, 0.0]);
+        let grad = num.grad(&out.sum().backward()).unwrap();
+        assert_eq!(vec(grad), [0.5, 0.0]);
+    }
+
+    #[test]
+    fn one_minus_ratio_scores_zero_over_zero_as_perfect() {
+        let num = tensor(&[1.0, 0.0]).require_grad();
+        let out = one_minus_ratio(num.clone(), tensor(&[4.0, 0.0]));
+        assert_eq!(vec(out.clone()), [0.75, 0.0]);
+        let grad = num.grad(&out.sum().backward()).unwrap();
+        assert_eq!(vec(grad), [-0.25, 0.0]);
+    }
+
+    #[test]
+    fn pow_nonneg_has_a_finite_gradient_at_zero() {
+        for p in [0.5, 1.0, 2.0, 3.0] {
+            let x = tensor(&[0.0, 4.0]).require_grad();
+            let out = pow_nonneg(x.clone(), p);
+            let values = vec(out.clone());
+            assert_eq!(values[0], 0.0, "0^{p}");
+            assert!((values[1] - 4f32.powf(p)).abs() < 1e-5, "4^{p}: {values:?}");
+            let grad = vec(x.grad(&out.sum().backward()).unwrap());
+            assert!(grad.iter().all(|g| g.is_finite()), "p {p}: {grad:?}");
+            // d/dx x^p at 0 is cut to 0 below p = 1, and is exact (1, 0, 0) for p >= 1.
+            assert_eq!(grad[0], if p == 1.0 { 1.0 } else { 0.0 }, "p {p}");
+            assert!(
+                (grad[1] - p * 4f32.powf(p - 1.0)).abs() < 1e-4,
+                "p {p}: {grad:?}"
+            );
+        }
+    }
+}

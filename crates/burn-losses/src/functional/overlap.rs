@@ -190,3 +190,78 @@ pub(crate) fn activate<B: Backend>(x: Tensor<B, 3>, activation: Activation) -> T
         Activation::None => x,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::*;
+
+    type B = NdArray<f32>;
+
+    fn values(t: Tensor<B, 2>) -> Vec<f32> {
+        t.into_data().to_vec().unwrap()
+    }
+
+    /// Two samples, two classes, three pixels: the sums by hand.
+    #[test]
+    fn statistics_per_sample_and_pooled() {
+        let device = Default::default();
+        let x = Tensor::<B, 3>::from_floats(
+            [
+                [[0.5, 1.0, 0.0], [0.5, 0.0, 1.0]],
+                [[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]],
+            ],
+            &device,
+        );
+        // Sample 0: classes [0, 1, 255]; sample 1: [1, 1, 0].
+        let labels = Tensor::<B, 2, Int>::from_ints([[0, 1, 255], [1, 1, 0]], &device);
+        let per_sample = Overlap::new(
+            x.clone(),
+            OverlapTargets::Indices(labels.clone()),
+            Activation::None,
+            2.0,
+            false,
+            vec![2, 2, 3],
+        );
+        // The 255 pixel leaves every sum: sample 0 sees pixels 0 and 1 only.
+        assert_eq!(values(per_sample.intersection), [0.5, 0.0, 1.0, 0.0]);
+        assert_eq!(values(per_sample.prediction), [1.25, 0.25, 3.0, 0.0]);
+        assert_eq!(values(per_sample.target), [1.0, 1.0, 1.0, 2.0]);
+        let pooled = Overlap::new(
+            x,
+            OverlapTargets::Indices(labels),
+            Activation::None,
+            1.0,
+            true,
+            vec![2, 2, 3],
+        );
+        assert_eq!(values(pooled.intersection), [1.5, 0.0]);
+        assert_eq!(values(pooled.prediction), [4.5, 0.5]);
+        assert_eq!(values(pooled.target), [2.0, 3.0]);
+    }
+
+    #[test]
+    fn scores_from_statistics() {
+        let device = Default::default();
+        let stats = |i: f32, p: f32, t: f32| Overlap::<B> {
+            intersection: Tensor::from_floats([[i]], &device),
+            prediction: Tensor::from_floats([[p]], &device),
+            target: Tensor::from_floats([[t]], &device),
+            dims: vec![1, 1, 1],
+        };
+        let o = stats(2.0, 3.0, 4.0);
+        // Dice 1 − 4/7, Jaccard 1 − 4/(2·5), Tversky(0.5, 0.5) = Dice with p = 1.
+        assert!((values(o.dice_loss(0.0, 0.0, false))[0] - 3.0 / 7.0).abs() < 1e-6);
+        assert!((values(o.dice_loss(0.0, 0.0, true))[0] - 0.6).abs() < 1e-6);
+        assert!((values(o.tversky_loss(0.5, 0.5, 0.0, 0.0))[0] - 3.0 / 7.0).abs() < 1e-6);
+        // FP = 1, FN = 2: 1 − 2/(2 + 0.3 + 1.4).
+        let t = values(o.tversky_loss(0.3, 0.7, 0.0, 0.0))[0];
+        assert!((t - (1.0 - 2.0 / 3.7)).abs() < 1e-6, "{t}");
+        // 0/0 is a perfect score.
+        assert_eq!(
+            values(stats(0.0, 0.0, 0.0).dice_loss(0.0, 0.0, false)),
+            [0.0]
+        );
+    }
+}

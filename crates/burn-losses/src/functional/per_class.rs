@@ -105,3 +105,59 @@ impl<B: Backend> ClassSet<B> {
         mean.flatten::<1>(0, 1)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::backend::NdArray;
+
+    use super::*;
+
+    type B = NdArray<f32>;
+
+    fn row(values: [f32; 3]) -> Tensor<B, 2> {
+        Tensor::<B, 1>::from_floats(values, &Default::default()).reshape([1, 3])
+    }
+
+    fn mean(classes: &ClassSet<B>, losses: [f32; 3], sums: [f32; 3], empty: EmptyClass) -> f32 {
+        classes.mean(row(losses), row(sums), empty).into_scalar()
+    }
+
+    #[test]
+    fn class_mean_under_each_empty_class_policy() {
+        let device = Default::default();
+        let weight = Tensor::<B, 1>::from_floats([1.0, 2.0, 4.0], &device);
+        // Channel 0 left out; class 2 empty (target sum 0).
+        let classes = ClassSet::<B>::new(
+            "Test",
+            &[1, 3, 5],
+            Activation::Softmax,
+            Some(&weight),
+            None,
+            false,
+            &device,
+        );
+        let losses = [0.5, 0.25, 0.75];
+        let sums = [3.0, 2.0, 0.0];
+        // Keep: (2·0.25 + 4·0.75) / 2; Zero: (2·0.25 + 0) / 2; Exclude: 2·0.25 / 1.
+        assert_eq!(mean(&classes, losses, sums, EmptyClass::Keep), 1.75);
+        assert_eq!(mean(&classes, losses, sums, EmptyClass::Zero), 0.25);
+        assert_eq!(mean(&classes, losses, sums, EmptyClass::Exclude), 0.5);
+        // Nothing present: Exclude scores 0.
+        assert_eq!(mean(&classes, losses, [0.0; 3], EmptyClass::Exclude), 0.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "Test: no class left")]
+    fn leaving_out_every_channel_panics() {
+        let device = Default::default();
+        ClassSet::<B>::new(
+            "Test",
+            &[1, 2, 5],
+            Activation::Sigmoid,
+            None,
+            Some(1),
+            false,
+            &device,
+        );
+    }
+}
