@@ -48,18 +48,8 @@ impl BceWithLogitsLossConfig {
     pub fn validate(&self) -> Result<(), LossConfigError> {
         checks::optional_per_class_values(LOSS, "weight", self.weight.as_deref())?;
         checks::optional_per_class_values(LOSS, "pos_weight", self.pos_weight.as_deref())?;
-        let eps = self.label_smoothing;
-        checks::scalar(
-            LOSS,
-            "label_smoothing",
-            eps,
-            (0.0..=1.0).contains(&eps),
-            "in [0, 1]",
-        )?;
-        match self.ignore_value {
-            Some(value) => checks::scalar(LOSS, "ignore_value", value, value.is_finite(), "finite"),
-            None => Ok(()),
-        }
+        checks::unit_interval(LOSS, "label_smoothing", self.label_smoothing)?;
+        checks::optional_finite(LOSS, "ignore_value", self.ignore_value)
     }
 
     /// Creates the loss on `device`.

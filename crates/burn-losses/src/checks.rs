@@ -86,6 +86,32 @@ pub(crate) fn optional_finite_non_negative(
     value.map_or(Ok(()), |value| finite_non_negative(loss, argument, value))
 }
 
+/// Checks that a scalar (`label_smoothing`) lies in `[0, 1]`.
+pub(crate) fn unit_interval(
+    loss: &'static str,
+    argument: &'static str,
+    value: f32,
+) -> Result<(), LossConfigError> {
+    scalar(
+        loss,
+        argument,
+        value,
+        (0.0..=1.0).contains(&value),
+        "in [0, 1]",
+    )
+}
+
+/// Checks an optional target value (`ignore_value`): finite when set.
+pub(crate) fn optional_finite(
+    loss: &'static str,
+    argument: &'static str,
+    value: Option<f32>,
+) -> Result<(), LossConfigError> {
+    value.map_or(Ok(()), |value| {
+        scalar(loss, argument, value, value.is_finite(), "finite")
+    })
+}
+
 /// Checks the smoothing of an overlap loss: `smooth` and, where set, `smooth_nr` and
 /// `smooth_dr`, each finite and `>= 0`.
 pub(crate) fn overlap_smoothing(

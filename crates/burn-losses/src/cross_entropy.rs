@@ -51,14 +51,7 @@ impl CrossEntropyLossConfig {
         if let Some(weight) = &self.weight {
             checks::per_class_values(LOSS, "weight", weight)?;
         }
-        let eps = self.label_smoothing;
-        checks::scalar(
-            LOSS,
-            "label_smoothing",
-            eps,
-            (0.0..=1.0).contains(&eps),
-            "in [0, 1]",
-        )
+        checks::unit_interval(LOSS, "label_smoothing", self.label_smoothing)
     }
 
     /// Creates the loss on `device`.

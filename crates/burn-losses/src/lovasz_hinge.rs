@@ -30,10 +30,7 @@ pub struct LovaszHingeLossConfig {
 impl LovaszHingeLossConfig {
     /// Checks the hyperparameters: `ignore_value` finite.
     pub fn validate(&self) -> Result<(), LossConfigError> {
-        match self.ignore_value {
-            Some(value) => checks::scalar(LOSS, "ignore_value", value, value.is_finite(), "finite"),
-            None => Ok(()),
-        }
+        checks::optional_finite(LOSS, "ignore_value", self.ignore_value)
     }
 
     /// Creates the loss (it holds no tensors; `device` is taken for symmetry with the others).
