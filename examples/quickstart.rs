@@ -9,8 +9,10 @@ use burn::backend::{Autodiff, NdArray};
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn_losses::{
-    BinaryDiceLossConfig, BinaryFocalLossConfig, CrossEntropyLossConfig, DiceLossConfig,
-    EmptyClass, FocalLossConfig, GeneralizedDiceLossConfig, TverskyLossConfig, one_hot,
+    BceWithLogitsLossConfig, BinaryDiceLossConfig, BinaryFocalLossConfig, CrossEntropyLossConfig,
+    DiceCeLossConfig, DiceFocalLossConfig, DiceLossConfig, EmptyClass, FocalLossConfig,
+    GeneralizedDiceLossConfig, LovaszHingeLossConfig, LovaszSoftmaxLossConfig, TverskyLossConfig,
+    one_hot,
 };
 
 type B = Autodiff<NdArray<f32>>;
@@ -119,6 +121,45 @@ fn main() {
         generalized.forward_indices(x, labels.clone()),
     );
 
+    let x = logits().require_grad();
+    let dice_ce = DiceCeLossConfig::new()
+        .with_cross_entropy(CrossEntropyLossConfig::new().with_ignore_index(255))
+        .init(&device);
+    report(
+        "dice + cross-entropy (255 ignored)",
+        x.clone(),
+        dice_ce.forward_indices(x, labels.clone()),
+    );
+
+    let x = logits().require_grad();
+    let dice_focal =
+        DiceFocalLossConfig::new(FocalLossConfig::new(3).with_ignore_index(255)).init(&device);
+    report(
+        "dice + focal (255 ignored)",
+        x.clone(),
+        dice_focal.forward_indices(x, labels.clone()),
+    );
+
+    let x = logits().require_grad();
+    let lovasz = LovaszSoftmaxLossConfig::new()
+        .with_ignore_index(255)
+        .init(&device);
+    report(
+        "lovasz softmax (present classes)",
+        x.clone(),
+        lovasz.forward(x, labels.clone()),
+    );
+
+    let x = logits().require_grad();
+    let soft: Tensor<B, 4> = burn::tensor::activation::softmax(logits(), 1); // e.g. a teacher's
+    report(
+        "cross-entropy, soft targets",
+        x.clone(),
+        CrossEntropyLossConfig::new()
+            .init(&device)
+            .forward_probs(x, soft),
+    );
+
     // Binary tasks: the foreground mask of class 1.
     let mask = labels.equal_elem(1).float();
     let x = Tensor::<B, 3>::random(
@@ -144,6 +185,31 @@ fn main() {
     report(
         "binary dice (on sigmoid probabilities)",
         x.clone(),
-        binary_dice.forward(sigmoid(x), mask),
+        binary_dice.forward(sigmoid(x), mask.clone()),
+    );
+
+    let binary_logits = || {
+        Tensor::<B, 3>::random(
+            [2, 3, 3],
+            burn::tensor::Distribution::Normal(0.0, 2.0),
+            &device,
+        )
+        .require_grad()
+    };
+    let x = binary_logits();
+    let bce = BceWithLogitsLossConfig::new()
+        .with_label_smoothing(0.1)
+        .init(&device);
+    report(
+        "bce with logits (smoothing 0.1)",
+        x.clone(),
+        bce.forward(x, mask.clone()),
+    );
+
+    let x = binary_logits();
+    report(
+        "lovasz hinge",
+        x.clone(),
+        LovaszHingeLossConfig::new().init(&device).forward(x, mask),
     );
 }
