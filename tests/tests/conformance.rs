@@ -10,6 +10,7 @@ mod conformance {
     mod config;
     mod cross_entropy;
     mod dice;
+    mod empty_inputs;
     mod focal;
     mod generalized_dice;
     mod lovasz;

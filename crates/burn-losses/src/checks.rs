@@ -134,8 +134,19 @@ pub(crate) fn optional_per_class_values(
     values.map_or(Ok(()), |values| per_class_values(loss, argument, values))
 }
 
-/// Panics unless `inputs` is `[N, C, d1..dk]` (rank >= 2) and `targets` is `[N, d1..dk]`.
-/// Returns `C`.
+/// Panics, naming `loss` and the shape, if `dims` has a zero-sized axis: no sample (`N = 0`),
+/// no class or no pixel. Such an input has no loss to speak of; the message says so instead of
+/// an index panic from inside a backend.
+pub(crate) fn not_empty(loss: &str, name: &str, dims: &[usize]) {
+    assert!(
+        !dims.contains(&0),
+        "{loss}: {name} has no element (shape {dims:?}, an axis of size 0): an empty batch, \
+         class axis or image has no loss; skip it before calling the loss"
+    );
+}
+
+/// Panics unless `inputs` is `[N, C, d1..dk]` (rank >= 2) and `targets` is `[N, d1..dk]`, and
+/// neither is empty. Returns `C`.
 pub(crate) fn class_index_shapes(loss: &str, inputs: &[usize], targets: &[usize]) -> usize {
     assert!(
         inputs.len() >= 2,
@@ -153,10 +164,11 @@ pub(crate) fn class_index_shapes(loss: &str, inputs: &[usize], targets: &[usize]
         "{loss}: targets must have shape {expected:?} for logits of shape {inputs:?} \
          (the logits' shape without the class axis 1), got {targets:?}"
     );
+    not_empty(loss, "logits", inputs);
     inputs[1]
 }
 
-/// Panics unless `a` and `b` have the same shape, and rank >= `min_rank`.
+/// Panics unless `a` and `b` have the same shape, rank >= `min_rank`, and no empty axis.
 pub(crate) fn same_shapes(loss: &str, names: [&str; 2], a: &[usize], b: &[usize], min_rank: usize) {
     assert!(
         a.len() >= min_rank,
@@ -169,6 +181,7 @@ pub(crate) fn same_shapes(loss: &str, names: [&str; 2], a: &[usize], b: &[usize]
         names[0],
         names[1]
     );
+    not_empty(loss, names[0], a);
 }
 
 /// Panics if a per-class tensor (`weight`, `alpha`, `num_classes`) disagrees with the class
