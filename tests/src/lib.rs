@@ -1,6 +1,7 @@
 //! Conformance-test support for `burn-losses`: PyTorch fixtures, per-backend tolerances,
 //! finite-difference checks, and [`backend_tests!`], which instantiates one generic test body
-//! per backend (`Autodiff<NdArray<f32>>` always, `Autodiff<Wgpu>` with the `wgpu` feature).
+//! per backend (`Autodiff<NdArray<f32>>` always, `Autodiff<Flex>` with the `flex` feature,
+//! `Autodiff<Wgpu>` with the `wgpu` feature).
 
 use std::fmt::Debug;
 
@@ -15,6 +16,10 @@ pub type NdArrayBackend = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 /// The autodiff wgpu backend (software Vulkan on CI, a real GPU where one is present).
 #[cfg(feature = "wgpu")]
 pub type WgpuBackend = burn::backend::Autodiff<burn::backend::Wgpu>;
+
+/// The autodiff flex backend (Burn 0.21's recommended CPU backend).
+#[cfg(feature = "flex")]
+pub type FlexBackend = burn::backend::Autodiff<burn::backend::Flex>;
 
 /// Absolute and relative tolerance: `|actual − expected| <= atol + rtol·|expected|`.
 #[derive(Debug, Clone, Copy)]
@@ -54,6 +59,22 @@ impl Ctx<NdArrayBackend> {
     }
 }
 
+#[cfg(feature = "flex")]
+impl Ctx<FlexBackend> {
+    /// flex, f32 on the CPU: the same arithmetic as ndarray, and the same tolerance (the whole
+    /// suite passes at it).
+    pub fn flex() -> Self {
+        Self {
+            device: Default::default(),
+            tol: Tolerance {
+                atol: 1e-6,
+                rtol: 1e-5,
+            },
+            name: "flex",
+        }
+    }
+}
+
 #[cfg(feature = "wgpu")]
 impl Ctx<WgpuBackend> {
     /// wgpu, f32 on a GPU (or lavapipe on the CPU).
@@ -74,7 +95,8 @@ impl Ctx<WgpuBackend> {
 }
 
 /// Instantiates generic test bodies `fn name<B: AutodiffBackend>(ctx: &Ctx<B>)` once per
-/// backend: `ndarray::name` always and `wgpu::name` when the crate's `wgpu` feature is on.
+/// backend: `ndarray::name` always, `flex::name` with the crate's `flex` feature and
+/// `wgpu::name` with its `wgpu` feature.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -83,6 +105,16 @@ macro_rules! backend_tests {
                 #[test]
                 fn $name() {
                     super::$name(&$crate::Ctx::<$crate::NdArrayBackend>::ndarray());
+                }
+            )*
+        }
+
+        #[cfg(feature = "flex")]
+        mod flex {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&$crate::Ctx::<$crate::FlexBackend>::flex());
                 }
             )*
         }
