@@ -2,6 +2,7 @@
 //!
 //! ```sh
 //! cargo run --release -p burn-losses-bench                                   # ndarray, CPU
+//! cargo run --release -p burn-losses-bench --no-default-features --features flex   # flex, CPU
 //! cargo run --release -p burn-losses-bench --no-default-features --features wgpu   # wgpu, GPU
 //! cargo run --release -p burn-losses-bench -- 4 8 64 64 5                    # N C H W iterations
 //! ```
@@ -24,11 +25,15 @@ use burn_losses::{
 
 #[cfg(feature = "wgpu")]
 type B = burn::backend::Autodiff<burn::backend::Wgpu>;
-#[cfg(all(feature = "ndarray", not(feature = "wgpu")))]
+#[cfg(all(feature = "flex", not(feature = "wgpu")))]
+type B = burn::backend::Autodiff<burn::backend::Flex>;
+#[cfg(all(feature = "ndarray", not(any(feature = "wgpu", feature = "flex"))))]
 type B = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 
 const BACKEND: &str = if cfg!(feature = "wgpu") {
     "wgpu"
+} else if cfg!(feature = "flex") {
+    "flex"
 } else {
     "ndarray"
 };
