@@ -1,6 +1,7 @@
 use burn::config::Config;
 use burn::tensor::{Tensor, backend::Backend};
 
+use crate::LossConfigError;
 use crate::functional::math::safe_div;
 
 /// How the per-element losses are combined, named and defined as PyTorch's `reduction`.
@@ -49,6 +50,38 @@ pub(crate) fn reduce<B: Backend>(
         Reduction::Mean => safe_div(losses.sum(), count()),
         Reduction::Sum => losses.sum(),
         Reduction::None => losses,
+    }
+}
+
+/// Converts Burn's own [`burn::nn::loss::Reduction`]: `Mean` and `Auto` (Burn's mean) become
+/// `Mean`, `Sum` stays `Sum`.
+///
+/// Burn's `BatchMean` (the sum divided by the batch size) has no counterpart here — our `Mean`
+/// is PyTorch's mean over the elements that count — so it is an error rather than a silent
+/// change of scale; a `From` would have to guess. Burn has no `None` (ours keeps every loss).
+///
+/// ```
+/// use burn_losses::Reduction;
+///
+/// assert_eq!(Reduction::try_from(burn::nn::loss::Reduction::Auto), Ok(Reduction::Mean));
+/// assert!(Reduction::try_from(burn::nn::loss::Reduction::BatchMean).is_err());
+/// ```
+impl TryFrom<burn::nn::loss::Reduction> for Reduction {
+    type Error = LossConfigError;
+
+    fn try_from(reduction: burn::nn::loss::Reduction) -> Result<Self, Self::Error> {
+        use burn::nn::loss::Reduction as Burn;
+        match reduction {
+            Burn::Mean | Burn::Auto => Ok(Self::Mean),
+            Burn::Sum => Ok(Self::Sum),
+            Burn::BatchMean => Err(LossConfigError::UnsupportedOption {
+                loss: "Reduction",
+                argument: "reduction",
+                value: "BatchMean".into(),
+                reason: "burn-losses' Mean is the mean over the elements that count (PyTorch's); \
+                         use Sum and divide by the batch size",
+            }),
+        }
     }
 }
 
