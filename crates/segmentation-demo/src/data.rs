@@ -505,6 +505,47 @@ pub fn load_folder(
     Ok(SplitData { train, valid })
 }
 
+/// The number of classes the masks of `<dir>/masks/*.png` use: the largest value other than
+/// the ignore value 255, plus one (what `train --data-dir` assumes without `--classes`).
+///
+/// Errors if the folder is missing, a mask cannot be decoded, there is no mask, or no mask has
+/// a labelled pixel.
+pub fn infer_num_classes(dir: &Path) -> Result<usize, DataError> {
+    let masks_dir = dir.join("masks");
+    if !masks_dir.is_dir() {
+        return Err(DataError::MissingFolder(masks_dir));
+    }
+    let unreadable = |path: &Path, reason: String| DataError::Unreadable {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut masks: Vec<PathBuf> = std::fs::read_dir(&masks_dir)
+        .map_err(|e| unreadable(&masks_dir, e.to_string()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e.eq_ignore_ascii_case("png")))
+        .collect();
+    masks.sort();
+    if masks.is_empty() {
+        return Err(DataError::NoImages(masks_dir));
+    }
+    let mut largest: Option<u8> = None;
+    for path in &masks {
+        let mask = open_image(path)?.to_luma8();
+        let top = mask
+            .pixels()
+            .map(|p| p[0])
+            .filter(|&v| v != IGNORE_INDEX)
+            .max();
+        largest = largest.max(top);
+    }
+    largest.map(|v| usize::from(v) + 1).ok_or_else(|| {
+        unreadable(
+            &masks_dir,
+            "no mask has a labelled pixel (every value is the ignore value 255)".into(),
+        )
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Batching.
 // ---------------------------------------------------------------------------------------------

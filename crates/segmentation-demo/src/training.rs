@@ -172,6 +172,37 @@ pub fn last_checkpoint(output_dir: &Path) -> Option<usize> {
         .max()
 }
 
+/// What an earlier run leaves in an output directory: burn-train's checkpoints, per-epoch
+/// logs and experiment log, and this demo's metrics, model and panels (`config.json` is
+/// rewritten by every run).
+pub const RUN_ARTIFACTS: [&str; 7] = [
+    "checkpoint",
+    "train",
+    "valid",
+    "experiment.log",
+    METRICS_FILE,
+    "model.mpk",
+    "panels",
+];
+
+/// Removes the [`RUN_ARTIFACTS`] present in `out`; returns the names removed.
+pub fn clear_previous_run(out: &Path) -> Result<Vec<String>, TrainError> {
+    let mut cleared = Vec::new();
+    for name in RUN_ARTIFACTS {
+        let path = out.join(name);
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else if path.exists() {
+            std::fs::remove_file(&path)
+        } else {
+            continue;
+        };
+        removed.map_err(|e| TrainError(format!("cannot clear {}: {e}", path.display())))?;
+        cleared.push(name.to_string());
+    }
+    Ok(cleared)
+}
+
 /// Trains a U-Net as described by `config` on `device`, writing checkpoints (every epoch),
 /// `config.json`, `metrics.jsonl`, the final `model.mpk` and validation panels to
 /// `config.output_dir`. With `resume`, training continues after the last checkpoint.
@@ -197,10 +228,17 @@ pub fn train<B: AutodiffBackend>(
     // Load the data before touching the output directory, so that a bad --data-dir does not
     // clear an earlier run's checkpoints.
     let data = load_data(config)?;
-    if resumed_from.is_none() && out.join("checkpoint").exists() {
-        // A fresh run must not pick up stale checkpoints of an earlier run.
-        std::fs::remove_dir_all(out.join("checkpoint"))
-            .map_err(|e| TrainError(format!("cannot clear {}: {e}", out.display())))?;
+    if resumed_from.is_none() {
+        // A fresh run must not pick up an earlier run's checkpoints, nor mix its epoch logs
+        // into burn-train's end-of-run summary.
+        let cleared = clear_previous_run(out)?;
+        if !cleared.is_empty() && progress != Progress::Quiet {
+            println!(
+                "fresh run in {}: removed {} of an earlier run (use --resume to continue it)",
+                out.display(),
+                cleared.join(", ")
+            );
+        }
     }
     config
         .save()

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use segmentation_demo::data::{DataError, load_folder};
+use segmentation_demo::data::{DataError, infer_num_classes, load_folder};
 
 fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("seg-demo-data-{}-{name}", std::process::id()));
@@ -36,6 +36,22 @@ fn loads_resizes_and_splits() {
     assert_eq!((s.size, s.image.len(), s.mask.len()), (16, 3 * 256, 256));
     assert!(s.mask.iter().all(|&m| m == 1 || m == 255));
     std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn class_count_is_inferred_from_the_masks() {
+    let dir = fresh_dir("infer");
+    write_pair(&dir, "a", (4, 4), (4, 4), 255); // values 1 and 255
+    write_pair(&dir, "b", (4, 4), (4, 4), 3); // values 1 and 3
+    assert_eq!(infer_num_classes(&dir).unwrap(), 4);
+    std::fs::remove_dir_all(&dir).ok();
+    let empty = fresh_dir("infer-none");
+    GrayImage::from_pixel(2, 2, Luma([255]))
+        .save(empty.join("masks").join("x.png"))
+        .unwrap();
+    let err = infer_num_classes(&empty).unwrap_err().to_string();
+    assert!(err.contains("no mask has a labelled pixel"), "{err}");
+    std::fs::remove_dir_all(empty).ok();
 }
 
 #[test]

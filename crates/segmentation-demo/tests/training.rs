@@ -117,6 +117,31 @@ fn lovasz_learns() {
 }
 
 #[test]
+fn a_fresh_run_clears_an_earlier_runs_logs() {
+    let mut config = tiny_config(LossKind::Ce, "fresh");
+    config.epochs = 2;
+    run(&config, false);
+    let out = config.output_dir.clone();
+    assert!(
+        out.join("train").join("epoch-2").is_dir(),
+        "burn-train logs epoch 2"
+    );
+    config.epochs = 1;
+    let report = run(&config, false);
+    assert_eq!(
+        report.history.len(),
+        1,
+        "metrics.jsonl holds only the new run"
+    );
+    assert!(
+        !out.join("train").join("epoch-2").exists(),
+        "the earlier run's epoch-2 logs are gone"
+    );
+    assert!(out.join("train").join("epoch-1").is_dir());
+    std::fs::remove_dir_all(out).ok();
+}
+
+#[test]
 fn resume_continues_from_the_last_checkpoint() {
     let mut config = tiny_config(LossKind::Ce, "resume");
     config.epochs = 2;

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use segmentation_demo::backend::{InferenceBackend, TrainingBackend, backend_name};
 use segmentation_demo::config::{DataSource, TrainConfig, defaults};
+use segmentation_demo::data::{SYNTHETIC_CLASS_NAMES, infer_num_classes};
 use segmentation_demo::loss::{LossKind, LossSpec};
 use segmentation_demo::metrics::format_per_class;
 use segmentation_demo::training::{self, Progress};
@@ -59,9 +60,10 @@ struct TrainArgs {
     /// Side length images are resized to (a multiple of 8).
     #[arg(long, default_value_t = defaults::IMAGE_SIZE)]
     image_size: usize,
-    /// Number of classes (the synthetic set has 5).
-    #[arg(long, default_value_t = 5)]
-    classes: usize,
+    /// Number of classes. Default: 5 for the synthetic set; with --data-dir, the largest mask
+    /// value + 1 (255 aside), inferred from the masks and printed.
+    #[arg(long)]
+    classes: Option<usize>,
     /// Loss function.
     #[arg(long, value_enum, default_value_t = LossKind::DiceCe)]
     loss: LossKind,
@@ -124,7 +126,19 @@ impl TrainArgs {
             config.output_dir = self.output_dir.clone();
             return Ok(config);
         }
-        let mut loss = LossSpec::new(self.loss, self.classes, self.class_weights.clone());
+        let classes = match (self.classes, &self.data_dir) {
+            (Some(classes), _) => classes,
+            (None, None) => SYNTHETIC_CLASS_NAMES.len(),
+            (None, Some(dir)) => {
+                let classes = infer_num_classes(dir).map_err(|e| e.to_string())?;
+                println!(
+                    "--classes not given: {classes} classes, from the largest value in {}",
+                    dir.join("masks").display()
+                );
+                classes
+            }
+        };
+        let mut loss = LossSpec::new(self.loss, classes, self.class_weights.clone());
         loss.dice_weight = self.dice_weight;
         Ok(TrainConfig {
             epochs: self.epochs.unwrap_or(defaults::EPOCHS),
