@@ -2,6 +2,7 @@
 //! from the last checkpoint.
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use segmentation_demo::backend::{InferenceBackend, TrainingBackend};
 use segmentation_demo::config::{DataSource, TrainConfig};
@@ -40,7 +41,15 @@ fn tiny_config(loss: LossKind, name: &str) -> TrainConfig {
     }
 }
 
+/// Training seeds the backend's global random generator (`B::seed`), so two trainings running
+/// at once on the test harness's threads draw each other's numbers and neither is
+/// reproducible. One training at a time keeps every run deterministic for its seed.
+static ONE_TRAINING_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 fn run(config: &TrainConfig, resume: bool) -> TrainReport<InferenceBackend> {
+    let _guard = ONE_TRAINING_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     train::<B>(config, resume, &Default::default(), Progress::Quiet).expect("training runs")
 }
 
