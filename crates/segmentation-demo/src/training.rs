@@ -1,8 +1,9 @@
-//! Training with `burn-train`: the model wrapper implementing [`TrainStep`] / [`InferenceStep`],
-//! data loaders, the learner, checkpoints, resume, `metrics.jsonl`, and the final evaluation.
+//! Training with `burn-train`: data loaders, the learner, checkpoints, resume, `metrics.jsonl`,
+//! and the final evaluation. The model wrapper is in [`crate::steps`], progress display in
+//! [`crate::progress`].
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,89 +16,28 @@ use burn::record::CompactRecorder;
 use burn::tensor::backend::AutodiffBackend;
 use burn::train::checkpoint::KeepLastNCheckpoints;
 use burn::train::logger::FileMetricLogger;
-use burn::train::metric::MetricDefinition;
-use burn::train::renderer::{
-    EvaluationName, EvaluationProgress, MetricState, MetricsRenderer, MetricsRendererEvaluation,
-    MetricsRendererTraining, ProgressType, TrainingProgress,
-};
-use burn::train::{InferenceStep, Learner, SupervisedTraining, TrainOutput, TrainStep};
+use burn::train::{Learner, SupervisedTraining};
 
 use crate::config::{DataSource, TrainConfig};
-use crate::data::{SegBatch, SegBatcher, SegSample, SplitData, SyntheticConfig, load_folder};
-use crate::loss::LossSpec;
+use crate::data::{
+    SegBatch, SegBatcher, SplitData, SyntheticConfig, load_folder_with_progress, progress_lines,
+};
+use crate::inference::evaluate;
 use crate::metrics::{
     ClassIouMetric, ConfusionMatrix, EpochRecord, JsonlEpochLogger, SegmentationMetric,
-    SegmentationOutput, read_metrics_jsonl,
+    read_metrics_jsonl,
 };
 use crate::model::{UNet, UNetConfig};
-use crate::visual::{self, ValidationPanel};
+use crate::visual;
+
+pub use crate::inference::{load_model, predict_classes};
+pub use crate::progress::{PlainRenderer, Progress};
+pub use crate::steps::SegmentationModel;
 
 /// File name (without extension) of the final model in the output directory.
 pub const MODEL_FILE: &str = "model";
 /// File name of the per-epoch metrics in the output directory.
 pub const METRICS_FILE: &str = "metrics.jsonl";
-
-/// The network plus the loss it trains with: what the learner optimises.
-#[derive(Module, Debug)]
-pub struct SegmentationModel<B: Backend> {
-    /// The U-Net.
-    pub net: UNet<B>,
-    /// The loss settings (not a parameter; not saved in records).
-    #[module(skip)]
-    pub loss: LossSpec,
-}
-
-impl<B: Backend> SegmentationModel<B> {
-    /// Forward pass, loss, and arg-max predictions for a batch.
-    pub fn forward_step(&self, batch: SegBatch<B>) -> SegmentationOutput<B> {
-        let logits = self.net.forward(batch.images);
-        let loss = self.loss.forward(logits.clone(), batch.masks.clone());
-        SegmentationOutput {
-            loss,
-            predictions: predict_classes(logits),
-            targets: batch.masks,
-            num_classes: self.loss.num_classes,
-        }
-    }
-}
-
-/// Arg-max over the class axis: logits `[N, C, H, W]` to classes `[N, H, W]`.
-pub fn predict_classes<B: Backend>(logits: Tensor<B, 4>) -> Tensor<B, 3, Int> {
-    let [n, _, h, w] = logits.dims();
-    logits.argmax(1).reshape([n, h, w])
-}
-
-impl<B: AutodiffBackend> TrainStep for SegmentationModel<B> {
-    type Input = SegBatch<B>;
-    type Output = SegmentationOutput<B>;
-
-    fn step(&self, batch: SegBatch<B>) -> TrainOutput<SegmentationOutput<B>> {
-        let mut output = self.forward_step(batch);
-        let grads = output.loss.backward();
-        output.loss = output.loss.detach();
-        TrainOutput::new(self, grads, output)
-    }
-}
-
-impl<B: Backend> InferenceStep for SegmentationModel<B> {
-    type Input = SegBatch<B>;
-    type Output = SegmentationOutput<B>;
-
-    fn step(&self, batch: SegBatch<B>) -> SegmentationOutput<B> {
-        self.forward_step(batch)
-    }
-}
-
-/// How training progress is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// burn-train's terminal UI when stdout is a terminal, plain lines otherwise.
-    Auto,
-    /// Plain lines (one per epoch and split, plus one every few seconds).
-    Plain,
-    /// Nothing (used by tests and the benchmark).
-    Quiet,
-}
 
 /// What a finished training run returns.
 #[derive(Debug)]
@@ -134,8 +74,9 @@ impl From<String> for TrainError {
     }
 }
 
-/// Loads or generates the data described by `config`.
-pub fn load_data(config: &TrainConfig) -> Result<SplitData, TrainError> {
+/// Loads or generates the data described by `config`; a data folder's loading progress is
+/// printed to stderr unless `progress` is [`Progress::Quiet`].
+pub fn load_data(config: &TrainConfig, progress: Progress) -> Result<SplitData, TrainError> {
     match &config.data {
         DataSource::Synthetic {
             num_train,
@@ -146,14 +87,22 @@ pub fn load_data(config: &TrainConfig) -> Result<SplitData, TrainError> {
         DataSource::Folder {
             path,
             valid_fraction,
-        } => load_folder(
-            path,
-            config.image_size,
-            config.loss.num_classes,
-            *valid_fraction,
-            config.seed,
-        )
-        .map_err(|e| TrainError(e.to_string())),
+        } => {
+            let print = progress_lines(format!("loading {}", path.display()));
+            let report: &(dyn Fn(usize, usize) + Sync) = match progress {
+                Progress::Quiet => &|_, _| {},
+                _ => &print,
+            };
+            load_folder_with_progress(
+                path,
+                config.image_size,
+                config.loss.num_classes,
+                *valid_fraction,
+                config.seed,
+                report,
+            )
+            .map_err(|e| TrainError(e.to_string()))
+        }
     }
 }
 
@@ -227,7 +176,7 @@ pub fn train<B: AutodiffBackend>(
     };
     // Load the data before touching the output directory, so that a bad --data-dir does not
     // clear an earlier run's checkpoints.
-    let data = load_data(config)?;
+    let data = load_data(config, progress)?;
     if resumed_from.is_none() {
         // A fresh run must not pick up an earlier run's checkpoints, nor mix its epoch logs
         // into burn-train's end-of-run summary.
@@ -341,162 +290,4 @@ pub fn train<B: AutodiffBackend>(
         seconds: start.elapsed().as_secs_f64(),
         num_train,
     })
-}
-
-/// Runs `model` over `samples`, returning their confusion matrix and the first `num_panels`
-/// (image, ground truth, prediction) triples.
-pub fn evaluate<B: Backend>(
-    model: &UNet<B>,
-    samples: &[SegSample],
-    batch_size: usize,
-    num_panels: usize,
-    device: &B::Device,
-) -> (ConfusionMatrix, Vec<ValidationPanel>) {
-    let num_classes = model_num_classes(model);
-    let mut confusion = ConfusionMatrix::new(num_classes);
-    let mut panels = Vec::new();
-    for chunk in samples.chunks(batch_size.max(1)) {
-        let batch: SegBatch<B> =
-            burn::data::dataloader::batcher::Batcher::batch(&SegBatcher, chunk.to_vec(), device);
-        let predictions = predict_classes(model.forward(batch.images));
-        let predictions: Vec<i64> = predictions.into_data().iter::<i64>().collect();
-        let targets = chunk.iter().flat_map(|s| s.mask.iter().map(|&m| m as i64));
-        confusion.add(predictions.iter().copied(), targets);
-        let pixels = chunk[0].size * chunk[0].size;
-        for (sample, prediction) in chunk.iter().zip(predictions.chunks(pixels)) {
-            if panels.len() < num_panels {
-                panels.push(ValidationPanel {
-                    sample: sample.clone(),
-                    prediction: prediction.iter().map(|&p| p as u8).collect(),
-                });
-            }
-        }
-    }
-    (confusion, panels)
-}
-
-/// The number of classes a trained network predicts.
-pub fn model_num_classes<B: Backend>(model: &UNet<B>) -> usize {
-    model.num_classes()
-}
-
-/// Loads `<dir>/model.mpk` written by [`train`], using `<dir>/config.json` for its shape.
-pub fn load_model<B: Backend>(
-    dir: &Path,
-    device: &B::Device,
-) -> Result<(UNet<B>, TrainConfig), TrainError> {
-    let config = TrainConfig::load(dir)?;
-    let path: PathBuf = dir.join(MODEL_FILE);
-    let model = UNetConfig::new(config.loss.num_classes)
-        .with_base_width(config.base_width)
-        .init::<B>(device)
-        .load_file(&path, &CompactRecorder::new(), device)
-        .map_err(|e| TrainError(format!("cannot load {}.mpk: {e}", path.display())))?;
-    Ok((model, config))
-}
-
-/// Renders progress as plain text lines: at the end of every training and validation epoch,
-/// and at most every 10 seconds within one.
-pub struct PlainRenderer {
-    quiet: bool,
-    names: std::collections::HashMap<burn::train::metric::MetricId, String>,
-    latest: std::collections::BTreeMap<String, String>,
-    last_print: Instant,
-}
-
-impl PlainRenderer {
-    /// A renderer; `quiet` prints nothing.
-    pub fn new(quiet: bool) -> Self {
-        Self {
-            quiet,
-            names: Default::default(),
-            latest: Default::default(),
-            last_print: Instant::now(),
-        }
-    }
-
-    fn update(&mut self, state: MetricState) {
-        let entry = match state {
-            MetricState::Generic(entry) | MetricState::Numeric(entry, _) => entry,
-        };
-        if let Some(name) = self.names.get(&entry.metric_id) {
-            self.latest
-                .insert(name.clone(), entry.serialized_entry.formatted);
-        }
-    }
-
-    fn render(&mut self, split: &str, item: TrainingProgress) {
-        if self.quiet {
-            return;
-        }
-        let (done, total) = item
-            .progress
-            .as_ref()
-            .map_or((0, 0), |p| (p.items_processed, p.items_total));
-        let epoch_end = done == total;
-        if !epoch_end && self.last_print.elapsed().as_secs() < 10 {
-            return;
-        }
-        self.last_print = Instant::now();
-        let metrics: Vec<String> = self
-            .latest
-            .iter()
-            .map(|(name, value)| format!("{name}: {value}"))
-            .collect();
-        println!(
-            "epoch {}/{} {split} [{done}/{total}] {}",
-            item.global_progress.items_processed,
-            item.global_progress.items_total,
-            metrics.join(" | ")
-        );
-        if epoch_end {
-            self.latest.clear();
-        }
-    }
-}
-
-impl MetricsRendererTraining for PlainRenderer {
-    fn update_train(&mut self, state: MetricState) {
-        self.update(state);
-    }
-
-    fn update_valid(&mut self, state: MetricState) {
-        self.update(state);
-    }
-
-    fn render_train(&mut self, item: TrainingProgress, _indicators: Vec<ProgressType>) {
-        self.render("train", item);
-    }
-
-    fn render_valid(&mut self, item: TrainingProgress, _indicators: Vec<ProgressType>) {
-        self.render("valid", item);
-    }
-
-    fn on_train_end(
-        &mut self,
-        summary: Option<burn::train::LearnerSummary>,
-    ) -> Result<(), Box<dyn std::error::Error>> {
-        if let (false, Some(summary)) = (self.quiet, summary) {
-            println!("{summary}");
-        }
-        Ok(())
-    }
-}
-
-impl MetricsRendererEvaluation for PlainRenderer {
-    fn update_test(&mut self, _name: EvaluationName, state: MetricState) {
-        self.update(state);
-    }
-
-    fn render_test(&mut self, item: EvaluationProgress, _indicators: Vec<ProgressType>) {
-        self.render("test", (&item).into());
-    }
-}
-
-impl MetricsRenderer for PlainRenderer {
-    fn manual_close(&mut self) {}
-
-    fn register_metric(&mut self, definition: MetricDefinition) {
-        self.names.insert(definition.metric_id, definition.name);
-    }
 }

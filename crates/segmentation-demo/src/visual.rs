@@ -1,14 +1,12 @@
 //! PNG output: colour masks, validation panels (image | ground truth | prediction), and
-//! prediction for a single image file.
+//! predicted masks as class indices or colours.
 
 use std::path::Path;
 
-use burn::prelude::*;
 use image::{Rgb, RgbImage};
 
-use crate::data::{IGNORE_INDEX, SegSample, images_to_tensor, load_image};
-use crate::model::UNet;
-use crate::training::predict_classes;
+use crate::data::{IGNORE_INDEX, SegSample};
+use crate::inference::ClassMap;
 
 /// Colour of class `k` in mask images (background black, ignored pixels white).
 pub fn class_colour(k: u8) -> [u8; 3] {
@@ -38,12 +36,12 @@ pub fn colour_mask(mask: &[u8], size: usize) -> RgbImage {
     })
 }
 
-/// A channel-major `[0, 1]` image as RGB.
-pub fn rgb_image(chw: &[f32], size: usize) -> RgbImage {
+/// A channel-major 8-bit image as RGB.
+pub fn rgb_image(chw: &[u8], size: usize) -> RgbImage {
     let plane = size * size;
     RgbImage::from_fn(size as u32, size as u32, |x, y| {
         let i = y as usize * size + x as usize;
-        Rgb([0, 1, 2].map(|c| (chw[c * plane + i].clamp(0.0, 1.0) * 255.0).round() as u8))
+        Rgb([0, 1, 2].map(|c| chw[c * plane + i]))
     })
 }
 
@@ -96,28 +94,30 @@ pub fn write_panels(dir: &Path, panels: &[ValidationPanel]) -> Result<(), String
     Ok(())
 }
 
-/// Predicts the class map of the image file `input` at `size × size` and writes it as a colour
-/// PNG to `output`. Returns the class map.
-pub fn predict_file<B: Backend>(
-    model: &UNet<B>,
-    input: &Path,
-    output: &Path,
-    size: usize,
-    device: &B::Device,
-) -> Result<Vec<u8>, String> {
-    let image = load_image(input, size).map_err(|e| e.to_string())?;
-    let logits = model.forward(images_to_tensor::<B>(&[&image], size, device));
-    let classes: Vec<u8> = predict_classes(logits)
-        .into_data()
-        .iter::<i64>()
-        .map(|c| c as u8)
-        .collect();
-    if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+/// How a predicted mask is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum MaskFormat {
+    /// An 8-bit grayscale PNG of class indices (0, 1, 2, …), the format of training masks.
+    Index,
+    /// An RGB PNG in the [`class_colour`] palette.
+    #[default]
+    Color,
+}
+
+/// Writes a class map as a PNG in `format`, creating the parent folder.
+pub fn save_mask(map: &ClassMap, path: &Path, format: MaskFormat) -> Result<(), String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
-    colour_mask(&classes, size)
-        .save(output)
-        .map_err(|e| format!("cannot write {}: {e}", output.display()))?;
-    Ok(classes)
+    let saved = match format {
+        MaskFormat::Index => image::GrayImage::from_raw(map.width, map.height, map.classes.clone())
+            .expect("width × height classes")
+            .save(path),
+        MaskFormat::Color => RgbImage::from_fn(map.width, map.height, |x, y| {
+            Rgb(class_colour(map.classes[(y * map.width + x) as usize]))
+        })
+        .save(path),
+    };
+    saved.map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

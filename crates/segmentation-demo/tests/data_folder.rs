@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use segmentation_demo::data::{DataError, infer_num_classes, load_folder};
+use segmentation_demo::data::{DataError, infer_num_classes, list_pairs, load_folder, load_pairs};
 
 fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("seg-demo-data-{}-{name}", std::process::id()));
@@ -104,6 +104,59 @@ fn unreadable_image_and_missing_mask() {
     let err = load_folder(&dir, 8, 3, 0.2, 1).unwrap_err().to_string();
     assert!(
         err.contains("has no mask") && err.contains("masks"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn split_folder_is_used_as_given_and_in_order() {
+    let dir = fresh_dir("presplit");
+    for (part, names) in [("train", ["t0", "t1", "t2"]), ("valid", ["v0", "v1", "v2"])] {
+        let part_dir = dir.join(part);
+        std::fs::create_dir_all(part_dir.join("images")).unwrap();
+        std::fs::create_dir_all(part_dir.join("masks")).unwrap();
+        for (k, name) in names.iter().enumerate() {
+            // The mask value tells the images apart: train 0, 1, 2 and valid 3, 4, 5.
+            let value = k as u8 + if part == "valid" { 3 } else { 0 };
+            write_pair(&part_dir, name, (6, 6), (6, 6), value);
+        }
+    }
+    // valid_fraction does not apply to a split folder.
+    let data = load_folder(&dir, 6, 6, 0.9, 1).unwrap();
+    let firsts = |s: &[segmentation_demo::data::SegSample]| -> Vec<u8> {
+        s.iter().map(|s| s.mask[0]).collect()
+    };
+    assert_eq!(firsts(&data.train), [0, 1, 2]);
+    assert_eq!(firsts(&data.valid), [3, 4, 5]);
+    assert_eq!(infer_num_classes(&dir).unwrap(), 6);
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn parallel_loading_keeps_order_reports_progress_and_the_first_error() {
+    let dir = fresh_dir("parallel");
+    for k in 0..40u8 {
+        write_pair(&dir, &format!("p{k:02}"), (5, 5), (5, 5), k);
+    }
+    let pairs = list_pairs(&dir).unwrap();
+    let calls = std::sync::Mutex::new(Vec::new());
+    let samples = load_pairs(&pairs, 5, 40, &|done, total| {
+        calls.lock().unwrap().push((done, total));
+    })
+    .unwrap();
+    let order: Vec<u8> = samples.iter().map(|s| s.mask[0]).collect();
+    assert_eq!(order, (0..40).collect::<Vec<u8>>());
+    let mut calls = calls.into_inner().unwrap();
+    calls.sort();
+    assert_eq!(calls, (1..=40).map(|d| (d, 40)).collect::<Vec<_>>());
+
+    // Two bad masks: the error names the first in order, whichever thread got there first.
+    let err = load_pairs(&pairs, 5, 30, &|_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("p30.png") && err.contains("class index 30"),
         "{err}"
     );
     std::fs::remove_dir_all(dir).ok();

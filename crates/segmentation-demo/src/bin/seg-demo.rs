@@ -1,24 +1,30 @@
-//! `seg-demo`: train a small U-Net with the burn-losses losses, or predict a mask with it.
+//! `seg-demo`: train a small U-Net with the burn-losses losses, predict masks with it, or
+//! score it on a folder of images and masks.
 //!
 //! ```text
 //! seg-demo                       # = seg-demo train: synthetic shapes, CPU, ~8 minutes
 //! seg-demo train --loss ce --class-weights 1,1,1,2,4
 //! seg-demo train --data-dir my_data --classes 3 --image-size 128
 //! seg-demo train --resume --epochs 20
-//! seg-demo predict --image photo.png --output mask.png
+//! seg-demo predict --input photo.png --output mask.png
+//! seg-demo predict --input photos/ --output masks/ --format index
+//! seg-demo eval --data-dir my_data/valid
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use segmentation_demo::backend::{InferenceBackend, TrainingBackend, backend_name};
 use segmentation_demo::config::{DataSource, TrainConfig, defaults};
-use segmentation_demo::data::{SYNTHETIC_CLASS_NAMES, infer_num_classes};
+use segmentation_demo::data::{
+    SYNTHETIC_CLASS_NAMES, infer_num_classes, is_presplit, list_images, progress_lines,
+};
+use segmentation_demo::inference::{InputSize, evaluate_folder, predict_image};
 use segmentation_demo::loss::{LossKind, LossSpec};
-use segmentation_demo::metrics::format_per_class;
+use segmentation_demo::metrics::{ConfusionMatrix, format_per_class};
 use segmentation_demo::training::{self, Progress};
-use segmentation_demo::visual;
+use segmentation_demo::visual::{self, MaskFormat};
 
 // mimalloc keeps freed memory for reuse; with the system allocator every large tensor is a fresh
 // `mmap` whose page faults cost about a third of the CPU training time.
@@ -42,8 +48,10 @@ struct Cli {
 enum Command {
     /// Train (the default): synthetic shapes, or your folder with --data-dir.
     Train(TrainArgs),
-    /// Predict a colour mask PNG for one image with a trained model.
+    /// Predict masks (colour or class index PNG) for an image or a folder of images.
     Predict(PredictArgs),
+    /// Score a trained model on a folder of images and masks: IoU and Dice per class, means.
+    Eval(EvalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -108,12 +116,68 @@ struct PredictArgs {
     /// Folder of a training run (holds model.mpk and config.json).
     #[arg(long, default_value = defaults::OUTPUT_DIR)]
     model_dir: PathBuf,
-    /// Image to segment (PNG or JPEG); it is resized to the training size.
+    /// Image to segment (PNG or JPEG), or a folder of them.
+    #[arg(long, visible_alias = "image")]
+    input: PathBuf,
+    /// Where to write the mask PNG (a folder when --input is one) [default: prediction.png, or
+    /// predictions/ for a folder].
     #[arg(long)]
-    image: PathBuf,
-    /// Where to write the colour mask PNG.
-    #[arg(long, default_value = "prediction.png")]
-    output: PathBuf,
+    output: Option<PathBuf>,
+    /// Mask format: class indices (grayscale 0, 1, 2, …) or the colour palette.
+    #[arg(long, value_enum, default_value_t = Format::Color)]
+    format: Format,
+    #[command(flatten)]
+    size: SizeArgs,
+}
+
+#[derive(Args, Debug)]
+struct EvalArgs {
+    /// Folder of a training run (holds model.mpk and config.json).
+    #[arg(long, default_value = defaults::OUTPUT_DIR)]
+    model_dir: PathBuf,
+    /// Folder with images/ and masks/ (for a folder split into train/ and valid/: its valid/).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Also write the scores as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    size: SizeArgs,
+}
+
+#[derive(Args, Debug)]
+struct SizeArgs {
+    /// Run the network at each image's own size (padded to a multiple of 8) instead of resizing
+    /// it to the training size: for images larger than the training tiles at the same scale.
+    #[arg(long)]
+    native_size: bool,
+}
+
+impl SizeArgs {
+    fn input_size(&self, config: &TrainConfig) -> InputSize {
+        if self.native_size {
+            InputSize::Native
+        } else {
+            InputSize::Training(config.image_size)
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    /// 8-bit grayscale PNG of class indices (the format of training masks).
+    Index,
+    /// RGB PNG in the demo's class palette.
+    Color,
+}
+
+impl From<Format> for MaskFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Index => MaskFormat::Index,
+            Format::Color => MaskFormat::Color,
+        }
+    }
 }
 
 impl TrainArgs {
@@ -192,22 +256,8 @@ fn run_train(args: &TrainArgs) -> Result<(), String> {
         "finished in {:.1} s ({} training images, {} epochs)",
         report.seconds, report.num_train, config.epochs
     );
-    println!("{:<12} {:>6} {:>6}", "class", "IoU", "Dice");
-    for ((name, iou), dice) in config
-        .class_names()
-        .iter()
-        .zip(confusion.iou())
-        .zip(confusion.dice())
-    {
-        let fmt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
-        println!("{name:<12} {:>6} {:>6}", fmt(iou), fmt(dice));
-    }
-    println!(
-        "validation mean IoU {:.4}, mean Dice {:.4}, pixel accuracy {:.4}",
-        confusion.mean_iou(),
-        confusion.mean_dice(),
-        confusion.pixel_accuracy()
-    );
+    print!("validation: ");
+    print_scores(&config.class_names(), confusion);
     println!("IoU per class: {}", format_per_class(&confusion.iou()));
     let out = &config.output_dir;
     println!(
@@ -222,22 +272,36 @@ fn run_predict(args: &PredictArgs) -> Result<(), String> {
     let device = Default::default();
     let (model, config) = training::load_model::<InferenceBackend>(&args.model_dir, &device)
         .map_err(|e| e.to_string())?;
-    let classes = visual::predict_file(
-        &model,
-        &args.image,
-        &args.output,
-        config.image_size,
-        &device,
-    )?;
+    let input = args.size.input_size(&config);
+    let format = MaskFormat::from(args.format);
+    if args.input.is_dir() {
+        let output = args.output.clone().unwrap_or_else(|| "predictions".into());
+        let images = list_images(&args.input).map_err(|e| e.to_string())?;
+        let progress = progress_lines(format!("predicting {}", args.input.display()));
+        for (k, image) in images.iter().enumerate() {
+            let map = predict_image(&model, image, input, &device).map_err(|e| e.to_string())?;
+            let name = image.file_stem().unwrap_or_default();
+            visual::save_mask(&map, &output.join(name).with_extension("png"), format)?;
+            progress(k + 1, images.len());
+        }
+        println!("wrote {} masks to {}", images.len(), output.display());
+        return Ok(());
+    }
+    let output = args
+        .output
+        .clone()
+        .unwrap_or_else(|| "prediction.png".into());
+    let map = predict_image(&model, &args.input, input, &device).map_err(|e| e.to_string())?;
+    visual::save_mask(&map, &output, format)?;
     let mut counts = vec![0usize; config.loss.num_classes];
-    for c in classes {
+    for &c in &map.classes {
         counts[c as usize] += 1;
     }
     println!(
-        "wrote {} ({}x{} pixels per class: {})",
-        args.output.display(),
-        config.image_size,
-        config.image_size,
+        "wrote {} ({}x{}; pixels per class: {})",
+        output.display(),
+        map.width,
+        map.height,
         config
             .class_names()
             .iter()
@@ -249,12 +313,70 @@ fn run_predict(args: &PredictArgs) -> Result<(), String> {
     Ok(())
 }
 
+fn run_eval(args: &EvalArgs) -> Result<(), String> {
+    let device = Default::default();
+    let (model, config) = training::load_model::<InferenceBackend>(&args.model_dir, &device)
+        .map_err(|e| e.to_string())?;
+    let dir = if is_presplit(&args.data_dir) {
+        args.data_dir.join("valid")
+    } else {
+        args.data_dir.clone()
+    };
+    let progress = progress_lines(format!("evaluating {}", dir.display()));
+    let result = evaluate_folder(
+        &model,
+        &dir,
+        args.size.input_size(&config),
+        &device,
+        &progress,
+    )
+    .map_err(|e| e.to_string())?;
+    println!("{} images of {}", result.images, dir.display());
+    print_scores(&config.class_names(), &result.confusion);
+    if let Some(path) = &args.json {
+        let json = serde_json::json!({
+            "data_dir": dir,
+            "images": result.images,
+            "classes": config.class_names(),
+            "iou": result.confusion.iou(),
+            "dice": result.confusion.dice(),
+            "mean_iou": result.confusion.mean_iou(),
+            "mean_dice": result.confusion.mean_dice(),
+            "pixel_accuracy": result.confusion.pixel_accuracy(),
+            "confusion": result.confusion,
+        });
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&json).expect("scores serialise"),
+        )
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// Per-class IoU and Dice, then the means and the pixel accuracy.
+fn print_scores(names: &[String], confusion: &ConfusionMatrix) {
+    println!("{:<12} {:>6} {:>6}", "class", "IoU", "Dice");
+    for ((name, iou), dice) in names.iter().zip(confusion.iou()).zip(confusion.dice()) {
+        let fmt = |v: Option<f64>| v.map_or_else(|| "-".into(), |v| format!("{v:.3}"));
+        println!("{name:<12} {:>6} {:>6}", fmt(iou), fmt(dice));
+    }
+    println!(
+        "mean IoU {:.4}, mean Dice {:.4}, pixel accuracy {:.4}",
+        confusion.mean_iou(),
+        confusion.mean_dice(),
+        confusion.pixel_accuracy()
+    );
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
         None => run_train(&cli.train),
         Some(Command::Train(args)) => run_train(args),
         Some(Command::Predict(args)) => run_predict(args),
+        Some(Command::Eval(args)) => run_eval(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
