@@ -1,5 +1,6 @@
 //! Training throughput of the compiled-in backend (ndarray CPU by default): images per second for a full training step
-//! (forward, loss, backward, Adam update) at a few image sizes and loss choices.
+//! (forward, loss, backward, Adam update) at a few image sizes and loss choices, with the
+//! matmul convolutions and with Burn's own (`--conv matmul|native`).
 //!
 //! Run with `cargo bench -p segmentation-demo --bench throughput`. Not a test: it only prints a
 //! table.
@@ -11,7 +12,7 @@ use burn::optim::{AdamConfig, GradientsParams, Optimizer};
 use segmentation_demo::backend::{TrainingBackend, backend_name};
 use segmentation_demo::data::{SegBatch, SegBatcher, SyntheticConfig};
 use segmentation_demo::loss::{LossKind, LossSpec};
-use segmentation_demo::model::UNetConfig;
+use segmentation_demo::model::{ConvImpl, UNetConfig};
 use segmentation_demo::training::SegmentationModel;
 
 #[global_allocator]
@@ -24,6 +25,7 @@ fn images_per_second(
     base_width: usize,
     batch_size: usize,
     loss: LossKind,
+    conv: ConvImpl,
 ) -> f64 {
     let device = Default::default();
     let data = SyntheticConfig::new(batch_size, 1, image_size, 0).generate();
@@ -31,6 +33,7 @@ fn images_per_second(
     let mut model = SegmentationModel {
         net: UNetConfig::new(5)
             .with_base_width(base_width)
+            .with_conv(conv)
             .init::<B>(&device),
         loss: LossSpec::new(loss, 5, None),
     };
@@ -57,8 +60,8 @@ fn main() {
         backend_name(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("| image size | base width | batch | loss | images/s |");
-    println!("|---|---|---|---|---|");
+    println!("| image size | base width | batch | loss | conv | images/s |");
+    println!("|---|---|---|---|---|---|");
     let runs = [
         (48, 8, 16, LossKind::Ce),
         (48, 8, 16, LossKind::FocalDice),
@@ -67,7 +70,9 @@ fn main() {
         (64, 16, 16, LossKind::Ce),
     ];
     for (size, width, batch, loss) in runs {
-        let ips = images_per_second(size, width, batch, loss);
-        println!("| {size} | {width} | {batch} | {loss} | {ips:.1} |");
+        for conv in [ConvImpl::Matmul, ConvImpl::Native] {
+            let ips = images_per_second(size, width, batch, loss, conv);
+            println!("| {size} | {width} | {batch} | {loss} | {conv:?} | {ips:.1} |");
+        }
     }
 }

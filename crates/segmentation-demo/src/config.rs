@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::SYNTHETIC_CLASS_NAMES;
 use crate::loss::{LossKind, LossSpec};
+use crate::model::{ConvImpl, UNetConfig};
 
 /// Where the training data comes from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +41,9 @@ pub struct TrainConfig {
     pub image_size: usize,
     /// Channels of the U-Net's first stage.
     pub base_width: usize,
+    /// How the U-Net's convolutions compute (absent in configs of older runs: matmul).
+    #[serde(default)]
+    pub conv: ConvImpl,
     /// The loss and its class weights.
     pub loss: LossSpec,
     /// Training data.
@@ -80,6 +84,13 @@ pub mod defaults {
 pub const CONFIG_FILE: &str = "config.json";
 
 impl TrainConfig {
+    /// The network this run trains.
+    pub fn unet(&self) -> UNetConfig {
+        UNetConfig::new(self.loss.num_classes)
+            .with_base_width(self.base_width)
+            .with_conv(self.conv)
+    }
+
     /// The default run on synthetic data with the given loss (the CLI's default is `dice-ce`); settings that reach a validation mean
     /// IoU above 0.9 on a 2-core CPU in a few minutes.
     pub fn default_synthetic(loss: LossKind) -> Self {
@@ -89,6 +100,7 @@ impl TrainConfig {
             learning_rate: defaults::LEARNING_RATE,
             image_size: defaults::IMAGE_SIZE,
             base_width: defaults::BASE_WIDTH,
+            conv: ConvImpl::default(),
             loss: LossSpec::new(loss, SYNTHETIC_CLASS_NAMES.len(), None),
             data: DataSource::Synthetic {
                 num_train: defaults::NUM_TRAIN,

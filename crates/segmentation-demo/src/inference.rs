@@ -13,7 +13,7 @@ use crate::data::{
     rgb_planes,
 };
 use crate::metrics::ConfusionMatrix;
-use crate::model::{UNet, UNetConfig};
+use crate::model::UNet;
 use crate::training::{MODEL_FILE, TrainError};
 use crate::visual::ValidationPanel;
 
@@ -67,8 +67,8 @@ pub fn load_model<B: Backend>(
 ) -> Result<(UNet<B>, TrainConfig), TrainError> {
     let config = TrainConfig::load(dir)?;
     let path: PathBuf = dir.join(MODEL_FILE);
-    let model = UNetConfig::new(config.loss.num_classes)
-        .with_base_width(config.base_width)
+    let model = config
+        .unet()
         .init::<B>(device)
         .load_file(&path, &CompactRecorder::new(), device)
         .map_err(|e| TrainError(format!("cannot load {}.mpk: {e}", path.display())))?;

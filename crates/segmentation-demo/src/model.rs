@@ -9,13 +9,30 @@ use burn::module::{Initializer, Param};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Relu};
 use burn::prelude::*;
-use burn::tensor::ops::PadMode;
+use burn::tensor::module::{conv_transpose2d, conv2d};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, PadMode};
+use serde::{Deserialize, Serialize};
+
+/// How [`PatchConv`] and [`UpConv`] compute: the same function and the same parameters either
+/// way (a test checks it), so a model trained with one runs with the other.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvImpl {
+    /// Patch extraction (or a reshuffle) plus one matrix multiplication: fast backward passes
+    /// on every backend.
+    #[default]
+    Matmul,
+    /// Burn's own `conv2d` / `conv_transpose2d` ops (what `burn::nn::conv::Conv2d` and
+    /// `ConvTranspose2d` call).
+    Native,
+}
 
 /// A `k × k` convolution (stride 1, "same" zero padding, odd `k`) computed as patch extraction plus one matrix multiplication.
 ///
 /// Mathematically the same as `burn::nn::conv::Conv2d`; written this way because every piece
 /// (pad, slice, concatenate, matmul) has a fast backward pass on every backend, while the
 /// CPU (ndarray) backend's convolution backward pass is 10–20× slower than its forward pass.
+/// With [`ConvImpl::Native`] it calls Burn's `conv2d` on the same parameters instead.
 #[derive(Module, Debug)]
 pub struct PatchConv<B: Backend> {
     /// Weight `[k·k·C_in, C_out]`, rows ordered (ky, kx, c_in).
@@ -23,6 +40,8 @@ pub struct PatchConv<B: Backend> {
     /// Optional bias `[C_out]`.
     bias: Option<Param<Tensor<B, 1>>>,
     kernel: usize,
+    /// Compute with Burn's `conv2d` ([`ConvImpl::Native`]) instead of the matmul.
+    native: bool,
 }
 
 fn kaiming() -> Initializer {
@@ -34,7 +53,7 @@ fn kaiming() -> Initializer {
 }
 
 impl<B: Backend> PatchConv<B> {
-    /// A `kernel × kernel` convolution from `c_in` to `c_out` channels.
+    /// A `kernel × kernel` convolution from `c_in` to `c_out` channels, computed as a matmul.
     pub fn new(c_in: usize, c_out: usize, kernel: usize, bias: bool, device: &B::Device) -> Self {
         assert!(
             kernel % 2 == 1,
@@ -45,7 +64,29 @@ impl<B: Backend> PatchConv<B> {
             weight: kaiming().init_with([fan_in, c_out], Some(fan_in), Some(c_out), device),
             bias: bias.then(|| kaiming().init_with([c_out], Some(fan_in), Some(c_out), device)),
             kernel,
+            native: false,
         }
+    }
+
+    /// The same layer computed by `conv_impl`.
+    pub fn with_impl(mut self, conv_impl: ConvImpl) -> Self {
+        self.native = conv_impl == ConvImpl::Native;
+        self
+    }
+
+    /// The weight in `burn::nn::conv::Conv2d`'s layout `[C_out, C_in, k, k]`.
+    pub fn conv_weight(&self) -> Tensor<B, 4> {
+        let [rows, c_out] = self.weight.dims();
+        let k = self.kernel;
+        self.weight
+            .val()
+            .reshape([k, k, rows / (k * k), c_out])
+            .permute([3, 2, 0, 1])
+    }
+
+    /// The bias, if any.
+    pub fn bias(&self) -> Option<Tensor<B, 1>> {
+        self.bias.as_ref().map(Param::val)
     }
 
     /// Number of output channels.
@@ -55,8 +96,13 @@ impl<B: Backend> PatchConv<B> {
 
     /// `[N, C_in, H, W] -> [N, C_out, H, W]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let [n, c, h, w] = x.dims();
         let k = self.kernel;
+        if self.native {
+            let p = k / 2;
+            let options = ConvOptions::new([1, 1], [p, p], [1, 1], 1);
+            return conv2d(x, self.conv_weight(), self.bias(), options);
+        }
+        let [n, c, h, w] = x.dims();
         let patches = if k == 1 {
             x
         } else {
@@ -83,13 +129,16 @@ impl<B: Backend> PatchConv<B> {
 }
 
 /// A 2×2, stride-2 transposed convolution (doubles H and W) computed as
-/// one matrix multiplication and a reshuffle, for the same reason as [`PatchConv`].
+/// one matrix multiplication and a reshuffle, for the same reason as [`PatchConv`]; with
+/// [`ConvImpl::Native`], Burn's `conv_transpose2d` on the same parameters.
 #[derive(Module, Debug)]
 pub struct UpConv<B: Backend> {
     /// Weight `[C_in, 2·2·C_out]`, columns ordered (ky, kx, c_out).
     weight: Param<Tensor<B, 2>>,
     /// Bias `[C_out]`.
     bias: Param<Tensor<B, 1>>,
+    /// Compute with Burn's `conv_transpose2d` ([`ConvImpl::Native`]) instead of the matmul.
+    native: bool,
 }
 
 impl<B: Backend> UpConv<B> {
@@ -98,11 +147,36 @@ impl<B: Backend> UpConv<B> {
         Self {
             weight: kaiming().init_with([c_in, 4 * c_out], Some(c_in), Some(4 * c_out), device),
             bias: kaiming().init_with([c_out], Some(c_in), Some(4 * c_out), device),
+            native: false,
         }
+    }
+
+    /// The same layer computed by `conv_impl`.
+    pub fn with_impl(mut self, conv_impl: ConvImpl) -> Self {
+        self.native = conv_impl == ConvImpl::Native;
+        self
+    }
+
+    /// The weight in `burn::nn::conv::ConvTranspose2d`'s layout `[C_in, C_out, 2, 2]`.
+    pub fn conv_weight(&self) -> Tensor<B, 4> {
+        let [c_in, cols] = self.weight.dims();
+        self.weight
+            .val()
+            .reshape([c_in, 2, 2, cols / 4])
+            .permute([0, 3, 1, 2])
+    }
+
+    /// The bias `[C_out]`.
+    pub fn bias(&self) -> Tensor<B, 1> {
+        self.bias.val()
     }
 
     /// `[N, C_in, H, W] -> [N, C_out, 2H, 2W]`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        if self.native {
+            let options = ConvTransposeOptions::new([2, 2], [0, 0], [0, 0], [1, 1], 1);
+            return conv_transpose2d(x, self.conv_weight(), Some(self.bias()), options);
+        }
         let [n, c, h, w] = x.dims();
         let c_out = self.bias.dims()[0];
         let out = x
@@ -127,6 +201,9 @@ pub struct UNetConfig {
     /// Input channels (3 for RGB).
     #[config(default = 3)]
     pub in_channels: usize,
+    /// How the convolutions compute.
+    #[config(default = "ConvImpl::Matmul")]
+    pub conv: ConvImpl,
 }
 
 /// Two 3×3 convolutions, each followed by batch normalisation and ReLU.
@@ -140,8 +217,8 @@ pub struct ConvBlock<B: Backend> {
 }
 
 impl<B: Backend> ConvBlock<B> {
-    fn new(in_ch: usize, out_ch: usize, device: &B::Device) -> Self {
-        let conv = |i, o| PatchConv::new(i, o, 3, false, device);
+    fn new(in_ch: usize, out_ch: usize, conv_impl: ConvImpl, device: &B::Device) -> Self {
+        let conv = |i, o| PatchConv::new(i, o, 3, false, device).with_impl(conv_impl);
         Self {
             conv1: conv(in_ch, out_ch),
             norm1: BatchNormConfig::new(out_ch).init(device),
@@ -186,20 +263,21 @@ impl UNetConfig {
     /// Builds the network on `device` with freshly initialised weights.
     pub fn init<B: Backend>(&self, device: &B::Device) -> UNet<B> {
         let [c1, c2, c3, c4] = self.widths();
-        let up = |i, o| UpConv::new(i, o, device);
+        let up = |i, o| UpConv::new(i, o, device).with_impl(self.conv);
+        let block = |i, o| ConvBlock::new(i, o, self.conv, device);
         UNet {
             pool: MaxPool2dConfig::new([2, 2]).init(),
-            enc1: ConvBlock::new(self.in_channels, c1, device),
-            enc2: ConvBlock::new(c1, c2, device),
-            enc3: ConvBlock::new(c2, c3, device),
-            bottleneck: ConvBlock::new(c3, c4, device),
+            enc1: block(self.in_channels, c1),
+            enc2: block(c1, c2),
+            enc3: block(c2, c3),
+            bottleneck: block(c3, c4),
             up3: up(c4, c3),
-            dec3: ConvBlock::new(2 * c3, c3, device),
+            dec3: block(2 * c3, c3),
             up2: up(c3, c2),
-            dec2: ConvBlock::new(2 * c2, c2, device),
+            dec2: block(2 * c2, c2),
             up1: up(c2, c1),
-            dec1: ConvBlock::new(2 * c1, c1, device),
-            head: PatchConv::new(c1, self.num_classes, 1, true, device),
+            dec1: block(2 * c1, c1),
+            head: PatchConv::new(c1, self.num_classes, 1, true, device).with_impl(self.conv),
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::metrics::{
     ClassIouMetric, ConfusionMatrix, EpochRecord, JsonlEpochLogger, SegmentationMetric,
     read_metrics_jsonl,
 };
-use crate::model::{UNet, UNetConfig};
+use crate::model::UNet;
 use crate::visual;
 
 pub use crate::inference::{load_model, predict_classes};
@@ -209,9 +209,7 @@ pub fn train<B: AutodiffBackend>(
             .build(InMemDataset::new(data.valid.clone()));
 
     let model = SegmentationModel {
-        net: UNetConfig::new(config.loss.num_classes)
-            .with_base_width(config.base_width)
-            .init::<B>(device),
+        net: config.unet().init::<B>(device),
         loss: config.loss.clone(),
     };
     let scheduler = CosineAnnealingLrSchedulerConfig::new(

@@ -25,6 +25,7 @@ fn tiny_config(loss: LossKind, name: &str) -> TrainConfig {
         learning_rate: 1e-2,
         image_size: 16,
         base_width: 4,
+        conv: Default::default(),
         // Lovász takes no class weights.
         loss: LossSpec::new(
             loss,

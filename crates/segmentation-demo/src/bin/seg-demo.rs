@@ -23,6 +23,7 @@ use segmentation_demo::data::{
 use segmentation_demo::inference::{InputSize, evaluate_folder, predict_image};
 use segmentation_demo::loss::{LossKind, LossSpec};
 use segmentation_demo::metrics::{ConfusionMatrix, format_per_class};
+use segmentation_demo::model::ConvImpl;
 use segmentation_demo::training::{self, Progress};
 use segmentation_demo::visual::{self, MaskFormat};
 
@@ -97,6 +98,9 @@ struct TrainArgs {
     /// Channels of the first U-Net stage (stages use w, 3w, 6w, 12w).
     #[arg(long, default_value_t = defaults::BASE_WIDTH)]
     width: usize,
+    /// How convolutions compute: patches + matmul (fast backward on CPU) or Burn's conv ops.
+    #[arg(long, value_enum, default_value_t = Conv::Matmul)]
+    conv: Conv,
     /// Where checkpoints, config.json, metrics.jsonl, model.mpk and panels/ go.
     #[arg(long, default_value = defaults::OUTPUT_DIR)]
     output_dir: PathBuf,
@@ -164,6 +168,23 @@ impl SizeArgs {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
+enum Conv {
+    /// Patch extraction + one matrix multiplication per convolution.
+    Matmul,
+    /// Burn's conv2d / conv_transpose2d.
+    Native,
+}
+
+impl From<Conv> for ConvImpl {
+    fn from(conv: Conv) -> Self {
+        match conv {
+            Conv::Matmul => ConvImpl::Matmul,
+            Conv::Native => ConvImpl::Native,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
     /// 8-bit grayscale PNG of class indices (the format of training masks).
     Index,
@@ -210,6 +231,7 @@ impl TrainArgs {
             learning_rate: self.learning_rate,
             image_size: self.image_size,
             base_width: self.width,
+            conv: self.conv.into(),
             loss,
             data: match &self.data_dir {
                 Some(path) => DataSource::Folder {
