@@ -12,7 +12,7 @@ use crate::data::{
     LoadProgress, SegBatch, SegBatcher, SegSample, images_to_tensor, list_pairs, open_image,
     rgb_planes,
 };
-use crate::metrics::ConfusionMatrix;
+use crate::metrics::{ConfusionMatrix, count_components};
 use crate::model::UNet;
 use crate::training::{MODEL_FILE, TrainError};
 use crate::visual::ValidationPanel;
@@ -165,21 +165,37 @@ pub struct FolderEvaluation {
     pub confusion: ConfusionMatrix,
     /// Number of images.
     pub images: usize,
+    /// Per image, when a class to count was given: its objects in the prediction and in the mask.
+    pub objects: Vec<ObjectCount>,
+}
+
+/// The number of objects (8-connected regions, see [`count_components`]) of one class in an
+/// image's prediction and in its mask.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectCount {
+    /// The image.
+    pub image: PathBuf,
+    /// Regions in the predicted class map.
+    pub predicted: usize,
+    /// Regions in the mask.
+    pub truth: usize,
 }
 
 /// Predicts every image of `<dir>/images` (see [`predict_image`]) and compares it with its mask
-/// `<dir>/masks/<stem>.png` at the mask's own size (255 = not counted). `progress` is called
-/// with `(done, total)`.
+/// `<dir>/masks/<stem>.png` at the mask's own size (255 = not counted); with `count_class`,
+/// also counts that class's objects in both. `progress` is called with `(done, total)`.
 pub fn evaluate_folder<B: Backend>(
     model: &UNet<B>,
     dir: &Path,
     input: InputSize,
+    count_class: Option<u8>,
     device: &B::Device,
     progress: LoadProgress<'_>,
 ) -> Result<FolderEvaluation, TrainError> {
     let pairs = list_pairs(dir).map_err(|e| TrainError(e.to_string()))?;
     let num_classes = model_num_classes(model);
     let mut confusion = ConfusionMatrix::new(num_classes);
+    let mut objects = Vec::new();
     for (k, (image, mask_path)) in pairs.iter().enumerate() {
         let predicted = predict_image(model, image, input, device)?;
         let mask = open_image(mask_path)
@@ -196,6 +212,14 @@ pub fn evaluate_folder<B: Backend>(
             )));
         }
         let targets = mask.into_raw();
+        if let Some(class) = count_class {
+            let (w, h) = (predicted.width as usize, predicted.height as usize);
+            objects.push(ObjectCount {
+                image: image.clone(),
+                predicted: count_components(&predicted.classes, w, h, class),
+                truth: count_components(&targets, w, h, class),
+            });
+        }
         confusion.add(
             predicted.classes.iter().map(|&c| i64::from(c)),
             targets.iter().map(|&t| i64::from(t)),
@@ -205,5 +229,6 @@ pub fn evaluate_folder<B: Backend>(
     Ok(FolderEvaluation {
         confusion,
         images: pairs.len(),
+        objects,
     })
 }

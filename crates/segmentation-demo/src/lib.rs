@@ -16,6 +16,7 @@ pub mod inference;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod nuclei;
 pub mod progress;
 pub mod steps;
 pub mod training;

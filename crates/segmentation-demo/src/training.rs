@@ -54,6 +54,8 @@ pub struct TrainReport<B: Backend> {
     pub seconds: f64,
     /// Training images in the data set.
     pub num_train: usize,
+    /// Validation images in the data set.
+    pub num_valid: usize,
 }
 
 /// Errors of [`train`].
@@ -287,5 +289,6 @@ pub fn train<B: AutodiffBackend>(
         resumed_from,
         seconds: start.elapsed().as_secs_f64(),
         num_train,
+        num_valid: data.valid.len(),
     })
 }

@@ -121,17 +121,39 @@ fn folder_evaluation_counts_every_labelled_pixel_at_the_mask_size() {
         mask.save(dir.join(format!("masks/i{k}.png"))).unwrap();
         expected_pixels += (w * h - 1) as u64;
     }
-    let result = evaluate_folder(&model, &dir, InputSize::Native, &device, &|_, _| {}).unwrap();
+    let result = evaluate_folder(
+        &model,
+        &dir,
+        InputSize::Native,
+        Some(1),
+        &device,
+        &|_, _| {},
+    )
+    .unwrap();
     assert_eq!(result.images, 2);
     assert_eq!(result.confusion.counts.iter().sum::<u64>(), expected_pixels);
     assert_eq!(result.confusion.pixel_accuracy(), 1.0);
     assert!(result.confusion.iou().iter().flatten().all(|&v| v == 1.0));
+    // Objects of class 1: the masks are the predictions, so the counts agree image by image.
+    assert_eq!(result.objects.len(), 2);
+    assert!(
+        result.objects.iter().all(|o| o.predicted == o.truth),
+        "{:?}",
+        result.objects
+    );
 
     // A mask of another size is an error naming it and both sizes.
     GrayImage::new(5, 5).save(dir.join("masks/i1.png")).unwrap();
-    let err = evaluate_folder(&model, &dir, InputSize::Native, &device, &|_, _| {})
-        .unwrap_err()
-        .to_string();
+    let err = evaluate_folder(
+        &model,
+        &dir,
+        InputSize::Native,
+        Some(1),
+        &device,
+        &|_, _| {},
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         err.contains("i1.png") && err.contains("5x5") && err.contains("24x8"),
         "{err}"

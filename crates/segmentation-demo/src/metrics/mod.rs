@@ -11,6 +11,7 @@
 pub mod burn_metrics;
 pub mod confusion;
 pub mod jsonl;
+pub mod objects;
 pub mod step;
 
 pub use burn_metrics::{
@@ -19,4 +20,5 @@ pub use burn_metrics::{
 };
 pub use confusion::ConfusionMatrix;
 pub use jsonl::{EpochRecord, JsonlEpochLogger, read_metrics_jsonl};
+pub use objects::count_components;
 pub use step::{SegmentationOutput, SegmentationStats};
