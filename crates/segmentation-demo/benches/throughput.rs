@@ -2,8 +2,8 @@
 //! (forward, loss, backward, Adam update) at a few image sizes and loss choices, with the
 //! matmul convolutions and with Burn's own (`--conv matmul|native`).
 //!
-//! Run with `cargo bench -p segmentation-demo --bench throughput`. Not a test: it only prints a
-//! table.
+//! Run with `cargo bench -p segmentation-demo --bench throughput` (add `-- --quick` for the
+//! first row only). Not a test: it only prints a table.
 
 use std::time::Instant;
 
@@ -69,7 +69,10 @@ fn main() {
         (64, 8, 16, LossKind::Ce),
         (64, 16, 16, LossKind::Ce),
     ];
-    for (size, width, batch, loss) in runs {
+    // `-- --quick`: the first row only (for slow backends such as wgpu on a software GPU).
+    let quick = std::env::args().any(|a| a == "--quick");
+    let runs = if quick { &runs[..1] } else { &runs[..] };
+    for &(size, width, batch, loss) in runs {
         for conv in [ConvImpl::Matmul, ConvImpl::Native] {
             let ips = images_per_second(size, width, batch, loss, conv);
             println!("| {size} | {width} | {batch} | {loss} | {conv:?} | {ips:.1} |");

@@ -39,11 +39,6 @@ pub fn open_image(path: &Path) -> Result<image::DynamicImage, DataError> {
         })
 }
 
-/// Reads an image file as 8-bit RGB resized (bilinear) to `size × size`, channel-major.
-pub fn load_image(path: &Path, size: usize) -> Result<Vec<u8>, DataError> {
-    Ok(rgb_planes(&open_image(path)?, size))
-}
-
 /// An image resized (bilinear) to `size × size` as 8-bit RGB, channel-major.
 pub fn rgb_planes(img: &image::DynamicImage, size: usize) -> Vec<u8> {
     let rgb = img

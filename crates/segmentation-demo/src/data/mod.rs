@@ -16,8 +16,7 @@ pub use batch::{SegBatch, SegBatcher, images_to_tensor};
 pub use error::DataError;
 pub use folder::{
     LoadProgress, infer_num_classes, is_presplit, list_images, list_pairs, load_folder,
-    load_folder_with_progress, load_image, load_pair, load_pairs, open_image, progress_lines,
-    rgb_planes,
+    load_folder_with_progress, load_pair, load_pairs, open_image, progress_lines, rgb_planes,
 };
 pub use synthetic::{Rng, SyntheticConfig, synthetic_sample};
 

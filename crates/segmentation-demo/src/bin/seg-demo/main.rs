@@ -2,7 +2,7 @@
 //! score it on a folder of images and masks.
 //!
 //! ```text
-//! seg-demo                       # = seg-demo train: synthetic shapes, CPU, ~8 minutes
+//! seg-demo                       # = seg-demo train: synthetic shapes, CPU, 7–10 minutes
 //! seg-demo train --loss ce --class-weights 1,1,1,2,4
 //! seg-demo train --data-dir my_data --classes 3 --image-size 128
 //! seg-demo train --resume --epochs 20
