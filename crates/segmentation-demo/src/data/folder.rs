@@ -235,13 +235,8 @@ pub fn load_folder_with_progress(
     if is_presplit(dir) {
         let train = list_pairs(&dir.join("train"))?;
         let valid = list_pairs(&dir.join("valid"))?;
-        let total = train.len() + valid.len();
-        let mut all = load_pairs(
-            &[train.as_slice(), valid.as_slice()].concat(),
-            size,
-            num_classes,
-            &|done, _| progress(done, total),
-        )?;
+        let both = [train.as_slice(), valid.as_slice()].concat();
+        let mut all = load_pairs(&both, size, num_classes, progress)?;
         let valid = all.split_off(train.len());
         return Ok(SplitData { train: all, valid });
     }
