@@ -12,6 +12,7 @@ mod conformance {
     mod dice;
     mod empty_inputs;
     mod focal;
+    mod fused;
     mod generalized_dice;
     mod lovasz;
     mod one_hot;

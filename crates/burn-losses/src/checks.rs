@@ -225,10 +225,20 @@ pub(crate) fn assert_targets_in_range<B: Backend>(
             .iter::<i64>()
             .find(|&v| v != ignore_index && !(0..num_classes as i64).contains(&v))
             .unwrap_or_default();
-        panic!(
-            "{loss}: target value {value} is out of range for {num_classes} classes \
-             (valid: 0..{num_classes}, or ignore_index = {ignore_index}); disable this check \
-             with `with_check_targets(false)` to treat such targets as ignored instead"
-        );
+        target_out_of_range(loss, value, num_classes, ignore_index);
     }
+}
+
+/// Panics with the message of an out-of-range class target `value`.
+pub(crate) fn target_out_of_range(
+    loss: &str,
+    value: i64,
+    num_classes: usize,
+    ignore_index: i64,
+) -> ! {
+    panic!(
+        "{loss}: target value {value} is out of range for {num_classes} classes \
+         (valid: 0..{num_classes}, or ignore_index = {ignore_index}); disable this check \
+         with `with_check_targets(false)` to treat such targets as ignored instead"
+    );
 }

@@ -4,8 +4,9 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::pointwise::{cross_entropy, soft_cross_entropy};
-use crate::functional::targets::{ClassTargets, to_ncs};
+use crate::functional::pointwise::{soft_cross_entropy, softmax_losses};
+use crate::functional::targets::to_ncs;
+use crate::fused::ClassLossKind;
 use crate::reduction::{reduce, reduce_unweighted};
 use crate::{LossConfigError, Reduction, checks};
 
@@ -158,7 +159,6 @@ impl<B: Backend> CrossEntropyLoss<B> {
         targets: Tensor<B, K, Int>,
     ) -> Tensor<B, 1> {
         let (losses, weight) = self.element_losses(logits, targets);
-        let losses = losses.flatten::<1>(0, 2);
         reduce(losses, || weight.sum(), self.reduction)
     }
 
@@ -265,25 +265,16 @@ impl<B: Backend> CrossEntropyLoss<B> {
         &self,
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
-    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+    ) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let num_classes = checks::class_index_shapes(LOSS, &logits.dims(), &targets.dims());
         if let Some(weight) = &self.weight {
             let [len] = weight.dims();
             checks::class_count(LOSS, "weight", len, num_classes, &logits.dims());
         }
-        let targets = ClassTargets::new(
-            LOSS,
-            targets,
-            num_classes,
-            self.ignore_index,
-            self.check_targets,
-        );
-        let log_probs = log_softmax(to_ncs(logits), 1);
-        cross_entropy(
-            log_probs,
-            &targets,
-            self.weight.as_ref(),
-            self.label_smoothing,
-        )
+        let kind = ClassLossKind::CrossEntropy {
+            label_smoothing: self.label_smoothing,
+        };
+        let options = (self.ignore_index, self.check_targets);
+        softmax_losses(LOSS, logits, targets, self.weight.as_ref(), options, kind)
     }
 }

@@ -1,11 +1,10 @@
 use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::pointwise::focal;
-use crate::functional::targets::{ClassTargets, to_ncs};
+use crate::functional::pointwise::softmax_losses;
+use crate::fused::ClassLossKind;
 use crate::reduction::reduce;
 use crate::{LossConfigError, Reduction, checks};
 
@@ -169,9 +168,8 @@ impl<B: Backend> FocalLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
     ) -> Tensor<B, 1> {
-        let (losses, targets) = self.element_losses(logits, targets);
-        let losses = losses.flatten::<1>(0, 2);
-        reduce(losses, || targets.valid.float().sum(), self.reduction)
+        let (losses, counted) = self.element_losses(logits, targets);
+        reduce(losses, || counted.sum(), self.reduction)
     }
 
     /// Computes the unreduced per-element losses, shaped like `targets`.
@@ -188,7 +186,7 @@ impl<B: Backend> FocalLoss<B> {
         &self,
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
-    ) -> (Tensor<B, 3>, ClassTargets<B>) {
+    ) -> (Tensor<B, 1>, Tensor<B, 1>) {
         let num_classes = checks::class_index_shapes(LOSS, &logits.dims(), &targets.dims());
         checks::class_count(
             LOSS,
@@ -197,15 +195,8 @@ impl<B: Backend> FocalLoss<B> {
             num_classes,
             &logits.dims(),
         );
-        let targets = ClassTargets::new(
-            LOSS,
-            targets,
-            num_classes,
-            self.ignore_index,
-            self.check_targets,
-        );
-        let log_probs = log_softmax(to_ncs(logits), 1);
-        let losses = focal(log_probs, &targets, self.alpha.as_ref(), self.gamma);
-        (losses, targets)
+        let kind = ClassLossKind::Focal { gamma: self.gamma };
+        let options = (self.ignore_index, self.check_targets);
+        softmax_losses(LOSS, logits, targets, self.alpha.as_ref(), options, kind)
     }
 }

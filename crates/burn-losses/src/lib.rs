@@ -63,6 +63,7 @@ mod display;
 mod error;
 mod focal;
 mod functional;
+pub mod fused;
 mod generalized_dice;
 mod lovasz_hinge;
 mod lovasz_softmax;

@@ -2,8 +2,8 @@
 //! `T = Σ y^p`, per sample and class or pooled over the batch — and the scores of the Dice
 //! family (Dice, Jaccard, Tversky, generalized Dice) as small functions of them.
 //!
-//! This is the one place that passes over the pixels: a fused kernel for the statistics
-//! replaces [`Overlap::new`] and leaves every score and every loss file unchanged.
+//! This is the one place that passes over the pixels: [`Overlap::new`] takes the fused kernel
+//! (`crate::fused`) where the backend has one, and every score and loss file is unchanged.
 
 use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Int, Tensor, backend::Backend};
@@ -11,6 +11,7 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 use super::math::{one_minus_ratio, pow_nonneg, safe_div};
 use super::targets::{one_hot_with_validity, to_ncs};
 use crate::checks;
+use crate::fused;
 use crate::{Activation, GeneralizedDiceWeight};
 
 /// Targets of an overlap loss, already viewed as `[N, C, S]` / `[N, S]`.
@@ -88,7 +89,23 @@ impl<B: Backend> Overlap<B> {
         batch: bool,
         dims: Vec<usize>,
     ) -> Self {
-        let [_, num_classes, _] = input.dims();
+        let [n, num_classes, _] = input.dims();
+        let pool = |t: Tensor<B, 2>| if batch { t.sum_dim(0) } else { t };
+        let (input, targets) = match fused::overlap_statistics(input, targets, activation, p) {
+            Ok(stats) => {
+                let take = |k: usize| {
+                    let t = stats.clone().slice([0..n, k..k + 1, 0..num_classes]);
+                    pool(t.reshape([n, num_classes]))
+                };
+                return Self {
+                    intersection: take(0),
+                    prediction: take(1),
+                    target: take(2),
+                    dims,
+                };
+            }
+            Err(inputs) => inputs,
+        };
         let x = activate(input, activation);
         let (x, y) = match targets {
             OverlapTargets::Dense(y) => (x, y),
@@ -97,12 +114,8 @@ impl<B: Backend> Overlap<B> {
                 (x * valid, y)
             }
         };
-        let pool = |t: Tensor<B, 3>| -> Tensor<B, 2> {
-            let t = t.sum_dim(2);
-            let t = if batch { t.sum_dim(0) } else { t };
-            let [rows, classes, _] = t.dims();
-            t.reshape([rows, classes])
-        };
+        let pool =
+            |t: Tensor<B, 3>| -> Tensor<B, 2> { pool(t.sum_dim(2).reshape([n, num_classes])) };
         Self {
             intersection: pool(x.clone() * y.clone()),
             prediction: pool(pow_nonneg(x, p)),

@@ -2,11 +2,60 @@
 //! probability targets), the softmax focal loss, binary cross-entropy with logits, and the
 //! sigmoid focal loss built on it.
 
-use burn::tensor::activation::{log_sigmoid, sigmoid};
-use burn::tensor::{Tensor, backend::Backend};
+use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid};
+use burn::tensor::{Int, Tensor, backend::Backend};
 
 use super::math::pow_nonneg;
-use super::targets::ClassTargets;
+use super::targets::{ClassTargets, to_ncs};
+use crate::checks;
+use crate::fused::{self, ClassLossKind, ClassLossSpec};
+
+/// Softmax cross-entropy or focal loss of `[N, C, d1, .., dk]` logits against class indices
+/// `[N, d1, .., dk]`: the per-element losses `[N·S]` (0 where the target does not count) and
+/// each element's weight in the mean `[N·S]` (`w[y]` for cross-entropy, `1` for focal).
+///
+/// Takes the fused kernel where there is one for the backend, the tensor-op code otherwise.
+/// Shapes must have been checked by the caller; with `check_targets`, a target outside
+/// `[0, C)` that is not `ignore_index` panics naming `loss`.
+pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
+    loss: &'static str,
+    logits: Tensor<B, D>,
+    targets: Tensor<B, K, Int>,
+    weight: Option<&Tensor<B, 1>>,
+    (ignore_index, check_targets): (i64, bool),
+    kind: ClassLossKind,
+) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    let logits = to_ncs(logits);
+    let [n, num_classes, s] = logits.dims();
+    let spec = ClassLossSpec {
+        num_classes,
+        ignore_index,
+        weight: None,
+        kind,
+    };
+    let (logits, targets) = match fused::class_losses(logits, targets.reshape([n, s]), weight, spec)
+    {
+        Ok(out) => {
+            if let (true, Some(value)) = (check_targets, out.first_bad) {
+                checks::target_out_of_range(loss, value, num_classes, ignore_index);
+            }
+            return (out.losses, out.denominators);
+        }
+        Err(inputs) => inputs,
+    };
+    let targets = ClassTargets::new(loss, targets, num_classes, ignore_index, check_targets);
+    let log_probs = log_softmax(logits, 1);
+    let (losses, denominators) = match kind {
+        ClassLossKind::CrossEntropy { label_smoothing } => {
+            cross_entropy(log_probs, &targets, weight, label_smoothing)
+        }
+        ClassLossKind::Focal { gamma } => (
+            focal(log_probs, &targets, weight, gamma),
+            targets.valid.clone().float(),
+        ),
+    };
+    (losses.flatten(0, 2), denominators.flatten(0, 2))
+}
 
 /// Per-element cross-entropy from `[N, C, S]` log-probabilities: returns the losses `[N, 1, S]`
 /// (0 where the target does not count) and each element's weight `w[y]` in the mean.

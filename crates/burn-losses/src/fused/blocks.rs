@@ -1,0 +1,97 @@
+//! How the kernels split `[N, C, S]` work: blocks of up to [`BLOCK`] pixels of one sample, each
+//! a parallel task, processed in tiles of up to [`TILE`] pixels; a block sees every class row
+//! of its pixels as one contiguous run.
+
+/// Pixels per tile: one row of a tile is a run the compiler vectorises.
+pub(crate) const TILE: usize = 64;
+/// Pixels per parallel task.
+pub(crate) const BLOCK: usize = 4096;
+
+/// A block of pixels: its sample, its first pixel and its chunks of the outputs.
+pub(crate) type Block<'a> = (usize, usize, Vec<&'a mut [f32]>);
+
+/// The blocks of per-pixel outputs (each `[N·S]`): block `k` gets chunk `k` of every output.
+pub(crate) fn pixel_blocks<'a>(outputs: Vec<&'a mut [f32]>, spatial: usize) -> Vec<Block<'a>> {
+    let mut splits: Vec<_> = outputs
+        .into_iter()
+        .map(|o| o.chunks_mut(spatial).map(|row| row.chunks_mut(BLOCK)))
+        .collect();
+    let mut blocks = Vec::new();
+    let samples = splits.first().map_or(0, |s| s.len());
+    for sample in 0..samples {
+        let mut rows: Vec<_> = splits.iter_mut().map(|s| s.next().unwrap()).collect();
+        for s0 in (0..spatial).step_by(BLOCK) {
+            let chunks = rows.iter_mut().map(|r| r.next().unwrap()).collect();
+            blocks.push((sample, s0, chunks));
+        }
+    }
+    blocks
+}
+
+/// The blocks of a `[N, C, S]` output: block `k` gets its pixels' run of every class row.
+pub(crate) fn class_row_blocks(
+    output: &mut [f32],
+    classes: usize,
+    spatial: usize,
+) -> Vec<Block<'_>> {
+    let mut blocks = Vec::new();
+    for (sample, rows) in output.chunks_mut(classes * spatial).enumerate() {
+        let mut per_class: Vec<_> = rows
+            .chunks_mut(spatial)
+            .map(|r| r.chunks_mut(BLOCK))
+            .collect();
+        for s0 in (0..spatial).step_by(BLOCK) {
+            let runs = per_class.iter_mut().map(|r| r.next().unwrap()).collect();
+            blocks.push((sample, s0, runs));
+        }
+    }
+    blocks
+}
+
+/// The tiles `(start, len)` of a block of `len` pixels.
+pub(crate) fn tiles(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..len)
+        .step_by(TILE)
+        .map(move |t0| (t0, TILE.min(len - t0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_cover_every_pixel_once_in_order() {
+        let (n, c, s) = (2, 3, BLOCK + 5);
+        let mut out: Vec<f32> = vec![0.0; n * c * s];
+        for (sample, s0, runs) in class_row_blocks(&mut out, c, s) {
+            assert_eq!(runs.len(), c);
+            for (class, run) in runs.into_iter().enumerate() {
+                for (j, v) in run.iter_mut().enumerate() {
+                    *v += (sample * c * s + class * s + s0 + j) as f32;
+                }
+            }
+        }
+        assert!(out.iter().enumerate().all(|(i, &v)| v == i as f32));
+        let mut a = vec![0.0f32; n * s];
+        let mut b = vec![0.0f32; n * s];
+        let blocks = pixel_blocks(vec![&mut a, &mut b], s);
+        assert_eq!(blocks.len(), 4);
+        for (sample, s0, chunks) in blocks {
+            for chunk in chunks {
+                for (j, v) in chunk.iter_mut().enumerate() {
+                    *v = (sample * s + s0 + j) as f32;
+                }
+            }
+        }
+        assert!(
+            a.iter()
+                .chain(&b)
+                .enumerate()
+                .all(|(i, &v)| v == (i % (n * s)) as f32)
+        );
+        assert_eq!(
+            tiles(130).collect::<Vec<_>>(),
+            [(0, 64), (64, 64), (128, 2)]
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! Which path a loss takes: the fused kernel where the backend is one this build has kernels
+//! for (see the module docs of [`super`]), the caller's generic code otherwise.
+
+use burn::tensor::{Int, Tensor, backend::Backend};
+
+use super::ClassLossSpec;
+use crate::Activation;
+use crate::functional::overlap::OverlapTargets;
+
+/// The inputs of [`class_losses`], handed back where there is no kernel.
+type ClassInputs<B> = (Tensor<B, 3>, Tensor<B, 2, Int>);
+/// The inputs of [`overlap_statistics`], handed back where there is no kernel.
+type OverlapInputs<B> = (Tensor<B, 3>, OverlapTargets<B>);
+
+/// Per-pixel losses `[N·S]` and their weights in the mean `[N·S]`, from the fused kernel.
+pub(crate) struct ClassLosses<B: Backend> {
+    pub losses: Tensor<B, 1>,
+    pub denominators: Tensor<B, 1>,
+    /// The first target in memory order that is neither in `[0, C)` nor `ignore_index`.
+    pub first_bad: Option<i64>,
+}
+
+/// The softmax cross-entropy or focal loss of `[N, C, S]` logits against `[N, S]` class
+/// indices on the fused kernel, or the inputs back where there is none.
+pub(crate) fn class_losses<B: Backend>(
+    logits: Tensor<B, 3>,
+    targets: Tensor<B, 2, Int>,
+    weight: Option<&Tensor<B, 1>>,
+    spec: ClassLossSpec,
+) -> Result<ClassLosses<B>, ClassInputs<B>> {
+    if !super::is_enabled() {
+        return Err((logits, targets));
+    }
+    #[cfg(feature = "ndarray")]
+    let (logits, targets) = match host::class_losses::<B, burn::backend::NdArray<f32>>(
+        logits, targets, weight, &spec,
+    ) {
+        Ok(losses) => return Ok(losses),
+        Err(inputs) => inputs,
+    };
+    #[cfg(feature = "flex")]
+    let (logits, targets) =
+        match host::class_losses::<B, burn::backend::Flex>(logits, targets, weight, &spec) {
+            Ok(losses) => return Ok(losses),
+            Err(inputs) => inputs,
+        };
+    let _ = (weight, spec);
+    Err((logits, targets))
+}
+
+/// The overlap statistics `[N, 3, C]` (`I`, `P`, `T` per sample) of `[N, C, S]` inputs on the
+/// fused kernel, or the inputs back where there is none.
+pub(crate) fn overlap_statistics<B: Backend>(
+    input: Tensor<B, 3>,
+    targets: OverlapTargets<B>,
+    activation: Activation,
+    p: f32,
+) -> Result<Tensor<B, 3>, OverlapInputs<B>> {
+    if !super::is_enabled() {
+        return Err((input, targets));
+    }
+    #[cfg(feature = "ndarray")]
+    let (input, targets) =
+        match host::overlap::<B, burn::backend::NdArray<f32>>(input, targets, activation, p) {
+            Ok(stats) => return Ok(stats),
+            Err(inputs) => inputs,
+        };
+    #[cfg(feature = "flex")]
+    let (input, targets) =
+        match host::overlap::<B, burn::backend::Flex>(input, targets, activation, p) {
+            Ok(stats) => return Ok(stats),
+            Err(inputs) => inputs,
+        };
+    let _ = (activation, p);
+    Err((input, targets))
+}
+
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+mod host {
+    use std::any::Any;
+    use std::sync::Arc;
+
+    use burn::backend::Autodiff;
+    use burn::backend::autodiff::checkpoint::base::Checkpointer;
+    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+    use burn::backend::autodiff::grads::Gradients;
+    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+    use burn::tensor::backend::{AutodiffBackend, Backend, BackendTypes};
+    use burn::tensor::{Int, Tensor, TensorPrimitive};
+
+    use super::super::fast_math::Power;
+    use super::super::host::{HostBackend, HostInts};
+    use super::super::overlap::{self, HostTargets, OverlapSpec};
+    use super::super::softmax_ce;
+    use super::{ClassInputs, ClassLossSpec, ClassLosses, OverlapInputs};
+    use crate::Activation;
+    use crate::functional::overlap::OverlapTargets;
+
+    /// `a` as a `T` if `A` is `T`, else `a` back.
+    fn cast<A: 'static, T: 'static>(a: A) -> Result<T, A> {
+        let mut slot = Some(a);
+        match (&mut slot as &mut dyn Any).downcast_mut::<Option<T>>() {
+            Some(t) => Ok(t.take().expect("filled above")),
+            None => Err(slot.expect("untouched")),
+        }
+    }
+
+    /// `a` as a `T` where the dispatcher has established that `A` is `T`.
+    fn same<A: 'static, T: 'static>(a: A) -> T {
+        cast(a).unwrap_or_else(|_| unreachable!("the dispatcher checked the type"))
+    }
+
+    type AutodiffFloat<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
+
+    /// A float tensor of `B`, where `B` is `I` or `Autodiff<I>`.
+    enum OnHost<I: HostBackend> {
+        Plain(I::FloatTensorPrimitive),
+        Tracked(AutodiffFloat<I>),
+    }
+
+    impl<I: HostBackend> OnHost<I> {
+        fn inner(&self) -> &I::FloatTensorPrimitive {
+            match self {
+                Self::Plain(p) => p,
+                Self::Tracked(t) => &t.primitive,
+            }
+        }
+    }
+
+    /// The tensor's primitive (sharing its storage) if `B` is `I` or `Autodiff<I>` and the
+    /// elements are f32 in host memory.
+    fn host_float<B: Backend, I: HostBackend, const D: usize>(
+        tensor: &Tensor<B, D>,
+    ) -> Option<OnHost<I>> {
+        let TensorPrimitive::Float(primitive) = tensor.clone().into_primitive() else {
+            return None;
+        };
+        let on_host = match cast::<_, I::FloatTensorPrimitive>(primitive) {
+            Ok(p) => OnHost::Plain(p),
+            Err(p) => OnHost::Tracked(cast::<_, AutodiffFloat<I>>(p).ok()?),
+        };
+        I::floats(on_host.inner()).is_some().then_some(on_host)
+    }
+
+    /// The int tensor's primitive if `B`'s is `I`'s and holds `i64` or `i32`.
+    fn host_int<B: Backend, I: HostBackend, const D: usize>(
+        tensor: &Tensor<B, D, Int>,
+    ) -> Option<I::IntTensorPrimitive> {
+        let primitive = cast::<_, I::IntTensorPrimitive>(tensor.clone().into_primitive()).ok()?;
+        I::ints(&primitive).is_some().then_some(primitive)
+    }
+
+    fn floats<I: HostBackend>(tensor: &I::FloatTensorPrimitive) -> std::borrow::Cow<'_, [f32]> {
+        I::floats(tensor).expect("an f32 host tensor (checked by the dispatcher)")
+    }
+
+    fn ints<I: HostBackend>(tensor: &I::IntTensorPrimitive) -> HostInts<'_> {
+        I::ints(tensor).expect("an i64 or i32 host tensor (checked by the dispatcher)")
+    }
+
+    /// A float result of the kernel as `B`'s tensor: untracked, or registered with `node`.
+    fn output<B: Backend, I: HostBackend, const D: usize>(
+        primitive: I::FloatTensorPrimitive,
+        tracked: impl FnOnce(I::FloatTensorPrimitive) -> AutodiffFloat<I>,
+        input: &OnHost<I>,
+    ) -> Tensor<B, D> {
+        let primitive: B::FloatTensorPrimitive = match input {
+            OnHost::Plain(_) => same(primitive),
+            OnHost::Tracked(_) => same(tracked(primitive)),
+        };
+        Tensor::from_primitive(TensorPrimitive::Float(primitive))
+    }
+
+    fn untracked<I: HostBackend>(primitive: I::FloatTensorPrimitive) -> AutodiffFloat<I> {
+        <Autodiff<I> as AutodiffBackend>::from_inner(primitive)
+    }
+
+    pub(super) fn class_losses<B: Backend, I: HostBackend>(
+        logits: Tensor<B, 3>,
+        targets: Tensor<B, 2, Int>,
+        weight: Option<&Tensor<B, 1>>,
+        spec: &ClassLossSpec,
+    ) -> Result<ClassLosses<B>, ClassInputs<B>> {
+        let weight = match weight {
+            None => Some(None),
+            Some(w) if w.is_require_grad() => None,
+            Some(w) => host_float::<B, I, 1>(w).map(|w| Some(floats::<I>(w.inner()).into_owned())),
+        };
+        let (Some(x), Some(t), Some(weight)) = (
+            host_float::<B, I, 3>(&logits),
+            host_int::<B, I, 2>(&targets),
+            weight,
+        ) else {
+            return Err((logits, targets));
+        };
+        let dims = logits.dims();
+        let [n, _, s] = dims;
+        let spec = Arc::new(ClassLossSpec {
+            weight,
+            ..spec.clone()
+        });
+        super::super::count_call();
+        let forward = {
+            let xs = floats::<I>(x.inner());
+            match ints::<I>(&t) {
+                HostInts::I64(t) => softmax_ce::forward(&xs, &t, dims, &spec),
+                HostInts::I32(t) => softmax_ce::forward(&xs, &t, dims, &spec),
+            }
+        };
+        let losses = I::from_floats(forward.losses, vec![n * s], x.inner());
+        let denominators = I::from_floats(forward.denominators, vec![n * s], x.inner());
+        let tracked = |losses| {
+            let OnHost::Tracked(input) = &x else {
+                unreachable!("only called for tracked inputs")
+            };
+            let state = ClassLossState::<I> {
+                logits: input.primitive.clone(),
+                targets: t.clone(),
+                dims,
+                spec: spec.clone(),
+                saved: Arc::new(forward.saved),
+            };
+            match Backward::<I, 1>::prepare::<NoCheckpointing>(
+                ClassLossBackward,
+                [input.node.clone()],
+            )
+            .compute_bound()
+            .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, losses),
+                OpsKind::UnTracked(prep) => prep.finish(losses),
+            }
+        };
+        Ok(ClassLosses {
+            losses: output::<B, I, 1>(losses, tracked, &x),
+            denominators: output::<B, I, 1>(denominators, untracked::<I>, &x),
+            first_bad: forward.first_bad,
+        })
+    }
+
+    #[derive(Debug)]
+    struct ClassLossBackward;
+
+    #[derive(Debug, Clone)]
+    struct ClassLossState<I: HostBackend> {
+        logits: I::FloatTensorPrimitive,
+        targets: I::IntTensorPrimitive,
+        dims: [usize; 3],
+        spec: Arc<ClassLossSpec>,
+        saved: Arc<softmax_ce::Saved>,
+    }
+
+    impl<I: HostBackend> Backward<I, 1> for ClassLossBackward {
+        type State = ClassLossState<I>;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let state = ops.state;
+            unary::<I, _>(ops.parents, ops.node, grads, |upstream| {
+                let upstream = floats::<I>(&upstream);
+                let x = floats::<I>(&state.logits);
+                let (dims, spec, saved) = (state.dims, &state.spec, &state.saved);
+                let grad = match ints::<I>(&state.targets) {
+                    HostInts::I64(t) => softmax_ce::backward(&x, &t, dims, spec, saved, &upstream),
+                    HostInts::I32(t) => softmax_ce::backward(&x, &t, dims, spec, saved, &upstream),
+                };
+                I::from_floats(grad, dims.to_vec(), &state.logits)
+            });
+        }
+    }
+
+    /// Targets of the overlap kernel, kept for the backward pass.
+    #[derive(Debug, Clone)]
+    enum StoredTargets<I: HostBackend> {
+        Dense(I::FloatTensorPrimitive),
+        Indices(I::IntTensorPrimitive),
+    }
+
+    /// Runs `$body` with `$targets` (a [`StoredTargets`]) as [`HostTargets`] bound to `$t`.
+    macro_rules! with_targets {
+        ($targets:expr, |$t:ident| $body:expr) => {
+            match $targets {
+                StoredTargets::Dense(y) => {
+                    let y = floats::<I>(y);
+                    let $t = HostTargets::<i64>::Dense(&y);
+                    $body
+                }
+                StoredTargets::Indices(t) => match ints::<I>(t) {
+                    HostInts::I64(t) => {
+                        let $t = HostTargets::Indices(&t[..]);
+                        $body
+                    }
+                    HostInts::I32(t) => {
+                        let $t = HostTargets::Indices(&t[..]);
+                        $body
+                    }
+                },
+            }
+        };
+    }
+
+    pub(super) fn overlap<B: Backend, I: HostBackend>(
+        input: Tensor<B, 3>,
+        targets: OverlapTargets<B>,
+        activation: Activation,
+        p: f32,
+    ) -> Result<Tensor<B, 3>, OverlapInputs<B>> {
+        let stored = match &targets {
+            OverlapTargets::Dense(y) if y.is_require_grad() => None,
+            OverlapTargets::Dense(y) => {
+                host_float::<B, I, 3>(y).map(|y| StoredTargets::Dense(y.inner().clone()))
+            }
+            OverlapTargets::Indices(t) => host_int::<B, I, 2>(t).map(StoredTargets::Indices),
+        };
+        let (Some(x), Some(stored)) = (host_float::<B, I, 3>(&input), stored) else {
+            return Err((input, targets));
+        };
+        let dims = input.dims();
+        let spec = OverlapSpec {
+            dims,
+            activation,
+            power: Power::new(p),
+        };
+        super::super::count_call();
+        let stats = {
+            let xs = floats::<I>(x.inner());
+            with_targets!(&stored, |t| overlap::forward(&xs, t, spec))
+        };
+        let stats = I::from_floats(stats, vec![dims[0], 3, dims[1]], x.inner());
+        let tracked = |stats| {
+            let OnHost::Tracked(input) = &x else {
+                unreachable!("only called for tracked inputs")
+            };
+            let state = OverlapState::<I> {
+                input: input.primitive.clone(),
+                targets: stored.clone(),
+                spec,
+            };
+            match Backward::<I, 1>::prepare::<NoCheckpointing>(
+                OverlapBackward,
+                [input.node.clone()],
+            )
+            .compute_bound()
+            .stateful()
+            {
+                OpsKind::Tracked(prep) => prep.finish(state, stats),
+                OpsKind::UnTracked(prep) => prep.finish(stats),
+            }
+        };
+        Ok(output::<B, I, 3>(stats, tracked, &x))
+    }
+
+    #[derive(Debug)]
+    struct OverlapBackward;
+
+    #[derive(Debug, Clone)]
+    struct OverlapState<I: HostBackend> {
+        input: I::FloatTensorPrimitive,
+        targets: StoredTargets<I>,
+        spec: OverlapSpec,
+    }
+
+    impl<I: HostBackend> Backward<I, 1> for OverlapBackward {
+        type State = OverlapState<I>;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let state = ops.state;
+            unary::<I, _>(ops.parents, ops.node, grads, |upstream| {
+                let upstream = floats::<I>(&upstream);
+                let x = floats::<I>(&state.input);
+                let grad = with_targets!(&state.targets, |t| overlap::backward(
+                    &x, t, state.spec, &upstream
+                ));
+                I::from_floats(grad, state.spec.dims.to_vec(), &state.input)
+            });
+        }
+    }
+}

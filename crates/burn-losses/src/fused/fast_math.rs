@@ -1,0 +1,173 @@
+//! Branch-free `exp`, `ln` and `x^p` in plain f32 arithmetic, so that the compiler vectorises
+//! the kernels' pixel loops (`f32::exp`/`f32::ln` are library calls it cannot vectorise).
+//!
+//! `exp` and `ln` are Cephes' single-precision polynomials (relative error about 2 ulp over
+//! the ranges used here), written with selects instead of branches.
+
+/// Arguments below this give `exp = 0` (as f32's `exp` underflows to `0` near `-103`; the
+/// values between are subnormal and only ever added to sums of order `>= 1`).
+const EXP_MIN: f32 = -87.336_55;
+/// The polynomial is evaluated at most here (`exp(88) = 1.65e38`, the exponent stays normal);
+/// above [`EXP_OVERFLOW`] the result is `inf`, as f32's `exp` gives.
+const EXP_MAX: f32 = 88.0;
+/// `ln(f32::MAX)`.
+const EXP_OVERFLOW: f32 = 88.722_84;
+/// `1.5 · 2^23`: adding it rounds an f32 of magnitude `< 2^22` to an integer held in the low
+/// mantissa bits.
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
+/// `e^x`.
+#[inline(always)]
+pub(crate) fn exp(x: f32) -> f32 {
+    let xc = x.clamp(EXP_MIN, EXP_MAX);
+    let t = xc * std::f32::consts::LOG2_E + ROUND_MAGIC;
+    let n = t - ROUND_MAGIC;
+    let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let mut p = 1.987_569_1e-4_f32;
+    p = p * r + 1.398_199_9e-3;
+    p = p * r + 8.333_452e-3;
+    p = p * r + 4.166_579_6e-2;
+    p = p * r + 1.666_666_5e-1;
+    p = p * r + 0.5;
+    let y = p * r * r + r + 1.0;
+    let exponent = (t.to_bits() as i32).wrapping_sub(ROUND_MAGIC.to_bits() as i32) + 127;
+    let scaled = y * f32::from_bits((exponent as u32) << 23);
+    if x < EXP_MIN {
+        0.0
+    } else if x > EXP_OVERFLOW {
+        f32::INFINITY
+    } else {
+        scaled
+    }
+}
+
+/// `ln x` for a positive, normal, finite `x` (the kernels take it of sums `>= 1` and of
+/// probabilities in `(0, 1]`).
+#[inline(always)]
+pub(crate) fn ln(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let mut e = ((bits >> 23) & 0xff) as i32 - 126;
+    let mut m = f32::from_bits((bits & 0x007f_ffff) | 0x3f00_0000); // in [0.5, 1)
+    let small = m < std::f32::consts::FRAC_1_SQRT_2;
+    e -= small as i32;
+    m = if small { m + m - 1.0 } else { m - 1.0 };
+    let z = m * m;
+    let mut y = 7.037_683_6e-2_f32;
+    y = y * m - 1.151_461e-1;
+    y = y * m + 1.167_699_9e-1;
+    y = y * m - 1.242_014_1e-1;
+    y = y * m + 1.424_932_3e-1;
+    y = y * m - 1.666_805_8e-1;
+    y = y * m + 2.000_071_4e-1;
+    y = y * m - 2.499_999_4e-1;
+    y = y * m + 3.333_333e-1;
+    y = y * m * z;
+    let ef = e as f32;
+    y += ef * -2.121_944_4e-4;
+    y += -0.5 * z;
+    m + y + ef * 0.693_359_4
+}
+
+/// `1 / (1 + e^-x)`, finite for every finite `x`.
+#[inline(always)]
+pub(crate) fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + exp(-x))
+}
+
+/// Below this, `x^p` is evaluated at `TINY` with a zero derivative: the generic path's
+/// `pow_nonneg` rule (`functional::math`), kept identical so both paths agree.
+const TINY: f32 = 1.084_202_2e-19;
+
+/// The power `x^p` of the overlap statistics and of the focal factor, with the derivative the
+/// generic path's `pow_nonneg` has: `p = 1` and `p = 2` exact; otherwise `0` (derivative `0`)
+/// for `x <= 0` and `TINY^p` (derivative `0`) for `0 < x < TINY`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Power {
+    One,
+    Two,
+    Other(f32),
+}
+
+impl Power {
+    pub fn new(p: f32) -> Self {
+        if p == 1.0 {
+            Self::One
+        } else if p == 2.0 {
+            Self::Two
+        } else {
+            Self::Other(p)
+        }
+    }
+
+    /// `(x^p, d x^p / dx)`.
+    #[inline(always)]
+    pub fn value_and_slope(self, x: f32) -> (f32, f32) {
+        match self {
+            Self::One => (x, 1.0),
+            Self::Two => (x * x, 2.0 * x),
+            Self::Other(p) => {
+                if x <= 0.0 {
+                    (0.0, 0.0)
+                } else if x < TINY {
+                    (TINY.powf(p), 0.0)
+                } else {
+                    let v = x.powf(p);
+                    (v, p * v / x)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ulps(a: f32, b: f32) -> u32 {
+        (a.to_bits() as i64 - b.to_bits() as i64).unsigned_abs() as u32
+    }
+
+    #[test]
+    fn exp_is_within_a_few_ulp_of_std() {
+        let mut worst = 0;
+        for i in 0..=200_000 {
+            let x = -87.0 + 175.0 * i as f32 / 200_000.0;
+            worst = worst.max(ulps(exp(x), x.exp()));
+        }
+        assert!(worst <= 3, "worst {worst} ulp");
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1e4), 0.0);
+        assert_eq!(exp(f32::NEG_INFINITY), 0.0);
+        assert_eq!(exp(1e4), f32::INFINITY);
+    }
+
+    #[test]
+    fn ln_is_within_a_few_ulp_of_std() {
+        let mut worst = 0;
+        let mut x = f32::MIN_POSITIVE;
+        while x < 1e30 {
+            worst = worst.max(ulps(ln(x), x.ln()));
+            x *= 1.000_37;
+        }
+        assert!(worst <= 3, "worst {worst} ulp");
+        assert_eq!(ln(1.0), 0.0);
+    }
+
+    #[test]
+    fn sigmoid_saturates_without_nan() {
+        assert_eq!(sigmoid(1e4), 1.0);
+        assert_eq!(sigmoid(-1e4), 0.0);
+        assert!((sigmoid(0.3) - 1.0 / (1.0 + (-0.3f32).exp())).abs() < 1e-7);
+    }
+
+    #[test]
+    fn power_follows_the_generic_rule() {
+        assert_eq!(Power::new(1.0).value_and_slope(-2.0), (-2.0, 1.0));
+        assert_eq!(Power::new(2.0).value_and_slope(3.0), (9.0, 6.0));
+        let half = Power::new(0.5);
+        assert_eq!(half.value_and_slope(0.0), (0.0, 0.0));
+        assert_eq!(half.value_and_slope(1e-30).1, 0.0);
+        let (v, d) = half.value_and_slope(4.0);
+        assert!((v - 2.0).abs() < 1e-6 && (d - 0.25).abs() < 1e-6);
+    }
+}

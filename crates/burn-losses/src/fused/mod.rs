@@ -1,0 +1,119 @@
+//! Fused CPU kernels for the two passes every loss but Lovász makes over the pixels, and the
+//! switch that turns them off.
+//!
+//! Two primitives carry the losses:
+//!
+//! - **softmax–cross-entropy statistics** ([`softmax_ce`]): one pass over `[N, C, S]` logits
+//!   gives each pixel's cross-entropy or focal loss and its weight in the mean; one pass writes
+//!   `∂L/∂x` (cross-entropy, label smoothing, class weights, `ignore_index`, focal);
+//! - **class overlap statistics** ([`overlap`]): one pass gives `I = Σ a·y`, `P = Σ a^p` and
+//!   `T = Σ y^p` per sample and class after the activation; one pass writes `∂L/∂x` (every
+//!   Dice-family loss).
+//!
+//! They run where the backend is one the crate was compiled for — feature `ndarray`:
+//! `NdArray<f32>` (its default `i64` indices), feature `flex`: `Flex` — with or without
+//! `Autodiff` (a custom backward node). Every other backend, a float type other than f32, a
+//! quantized tensor, class weights that require a gradient, or dense targets that require one,
+//! take the generic tensor-op path, which stays the reference implementation.
+//!
+//! **Why downcasting.** The loss modules stay generic over `B: Backend` with no new bound, so
+//! the dispatcher cannot ask the type system which backend it has. It moves the tensor
+//! primitive through [`core::any::Any`] (`B: 'static` already) and tries the concrete types it
+//! has kernels for: no `unsafe`, no trait for users to implement, and a backend without kernels
+//! costs one failed type-id comparison. The autodiff node is registered with
+//! `NoCheckpointing`'s rules: its state keeps what the backward pass needs (the logits, which
+//! share storage with the input, and two floats per pixel), so it never asks for a
+//! recomputation.
+
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+mod blocks;
+mod dispatch;
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+mod fast_math;
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+mod host;
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+mod overlap;
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+mod softmax_ce;
+
+use std::cell::Cell;
+
+pub(crate) use dispatch::{class_losses, overlap_statistics};
+
+/// The loss per pixel.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(not(any(feature = "ndarray", feature = "flex")), allow(dead_code))]
+pub(crate) enum ClassLossKind {
+    /// Cross-entropy with label smoothing `ε` (`0`: none).
+    CrossEntropy { label_smoothing: f32 },
+    /// Softmax focal loss with focusing parameter `γ >= 0` (`0`: cross-entropy).
+    Focal { gamma: f32 },
+}
+
+/// Everything about the loss but the tensors.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(any(feature = "ndarray", feature = "flex")), allow(dead_code))]
+pub(crate) struct ClassLossSpec {
+    pub num_classes: usize,
+    pub ignore_index: i64,
+    /// Class weights (cross-entropy) or alpha (focal); `None` means `1`.
+    pub weight: Option<Vec<f32>>,
+    pub kind: ClassLossKind,
+}
+
+thread_local! {
+    static ENABLED: Cell<bool> = const { Cell::new(true) };
+    static CALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many forward passes on the calling thread have taken a fused kernel so far: a way to
+/// check that a setup gets the fast path (it grows by one per cross-entropy or focal loss, and
+/// by one per overlap-statistics pass of a Dice-family loss).
+///
+/// ```
+/// let before = burn_losses::fused::calls();
+/// assert!(burn_losses::fused::calls() >= before);
+/// ```
+pub fn calls() -> u64 {
+    CALLS.with(Cell::get)
+}
+
+/// Counts one forward pass on a fused kernel.
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+fn count_call() {
+    CALLS.with(|cell| cell.set(cell.get() + 1));
+}
+
+/// Turns the fused kernels on (the default) or off for the losses computed **on the calling
+/// thread**; off, every loss takes the generic tensor-op path. For benchmarks and for
+/// comparing the two paths; results agree to float rounding.
+///
+/// ```
+/// burn_losses::fused::set_enabled(false);
+/// assert!(!burn_losses::fused::is_enabled());
+/// burn_losses::fused::set_enabled(true);
+/// ```
+pub fn set_enabled(enabled: bool) {
+    ENABLED.with(|cell| cell.set(enabled));
+}
+
+/// Whether the fused kernels are on for the calling thread (see [`set_enabled`]).
+pub fn is_enabled() -> bool {
+    ENABLED.with(Cell::get)
+}
+
+/// The backends this build has fused kernels for, by cargo feature: `"ndarray"`, `"flex"`.
+///
+/// ```
+/// let backends = burn_losses::fused::backends();
+/// assert_eq!(backends.contains(&"ndarray"), cfg!(feature = "ndarray"));
+/// ```
+pub fn backends() -> &'static [&'static str] {
+    &[
+        #[cfg(feature = "ndarray")]
+        "ndarray",
+        #[cfg(feature = "flex")]
+        "flex",
+    ]
+}

@@ -1,0 +1,272 @@
+//! The class-overlap kernel on host memory: one pass over `[N, C, S]` inputs gives, per sample
+//! and class, `I = Σ a·y`, `P = Σ a^p` and `T = Σ y^p` with `a` the activated input; the
+//! backward pass is one more pass writing `∂L/∂x` from `∂L/∂I` and `∂L/∂P`.
+//!
+//! With class-index targets a pixel counts when its index is in `[0, C)`; one that does not
+//! leaves every sum (`a` is taken as `0` there), as in the generic path. Per pixel, with `v`
+//! its validity and `u_c = v·(∂L/∂I_c·y_c + ∂L/∂P_c·p·(v·a_c)^(p−1))`, the input gradient
+//! is `a_c·(u_c − Σ_k a_k·u_k)` (softmax), `u_c·a_c·(1 − a_c)` (sigmoid) or `u_c` (none).
+//! Targets get no gradient: the dispatcher takes this path only for targets that need none.
+
+use rayon::prelude::*;
+
+use super::blocks::{TILE, class_row_blocks, tiles};
+use super::fast_math::{Power, exp, sigmoid};
+use super::softmax_ce::Target;
+use crate::Activation;
+
+/// The targets as host slices.
+#[derive(Clone, Copy)]
+pub(crate) enum HostTargets<'a, T> {
+    /// `[N, C, S]`, same layout as the input.
+    Dense(&'a [f32]),
+    /// `[N·S]` class indices.
+    Indices(&'a [T]),
+}
+
+/// What every tile needs: dimensions, activation and power.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverlapSpec {
+    pub dims: [usize; 3],
+    pub activation: Activation,
+    pub power: Power,
+}
+
+/// One tile: the activated input `a[class·TILE + j]`, each pixel's class (`None`: does not
+/// count, or dense targets) and validity.
+struct Tile {
+    a: Vec<f32>,
+    class: [Option<usize>; TILE],
+    valid: [f32; TILE],
+}
+
+impl OverlapSpec {
+    /// Fills `tile` for the `len` pixels of sample `n` from pixel `s0`.
+    fn load<T: Target>(
+        &self,
+        x: &[f32],
+        targets: HostTargets<'_, T>,
+        (n, s0, len): (usize, usize, usize),
+        tile: &mut Tile,
+    ) {
+        let [_, c, s] = self.dims;
+        let row = |class: usize| &x[n * c * s + class * s + s0..][..len];
+        fn a(class: usize, len: usize, tile: &mut Tile) -> &mut [f32] {
+            &mut tile.a[class * TILE..][..len]
+        }
+        match self.activation {
+            Activation::Softmax => {
+                let mut m = [f32::NEG_INFINITY; TILE];
+                for class in 0..c {
+                    for (m, &v) in m[..len].iter_mut().zip(row(class)) {
+                        *m = m.max(v);
+                    }
+                }
+                let mut sum = [0.0f32; TILE];
+                for class in 0..c {
+                    let out = a(class, len, tile);
+                    for (((out, sum), &v), &m) in
+                        out.iter_mut().zip(&mut sum).zip(row(class)).zip(&m)
+                    {
+                        *out = exp(v - m);
+                        *sum += *out;
+                    }
+                }
+                let inv = sum.map(|s| 1.0 / s);
+                for class in 0..c {
+                    for (out, &inv) in a(class, len, tile).iter_mut().zip(&inv) {
+                        *out *= inv;
+                    }
+                }
+            }
+            Activation::Sigmoid => {
+                for class in 0..c {
+                    for (out, &v) in a(class, len, tile).iter_mut().zip(row(class)) {
+                        *out = sigmoid(v);
+                    }
+                }
+            }
+            Activation::None => {
+                for class in 0..c {
+                    a(class, len, tile).copy_from_slice(row(class));
+                }
+            }
+        }
+        match targets {
+            HostTargets::Dense(_) => {
+                tile.class = [None; TILE];
+                tile.valid = [1.0; TILE];
+            }
+            HostTargets::Indices(t) => {
+                for j in 0..len {
+                    let y: i64 = t[n * s + s0 + j].into();
+                    let counts = (0..c as i64).contains(&y);
+                    tile.class[j] = counts.then_some(y as usize);
+                    tile.valid[j] = if counts { 1.0 } else { 0.0 };
+                }
+            }
+        }
+    }
+
+    fn tile(&self) -> Tile {
+        Tile {
+            a: vec![0.0; self.dims[1] * TILE],
+            class: [None; TILE],
+            valid: [0.0; TILE],
+        }
+    }
+}
+
+/// The statistics `[N, 3, C]` (`I`, `P`, `T` for each sample), summed in f64 per block and
+/// in a fixed order, so the result does not depend on the thread count.
+pub(crate) fn forward<T: Target>(
+    x: &[f32],
+    targets: HostTargets<'_, T>,
+    spec: OverlapSpec,
+) -> Vec<f32> {
+    let [n, c, s] = spec.dims;
+    let blocks: Vec<(usize, usize)> = (0..n)
+        .flat_map(|sample| {
+            (0..s)
+                .step_by(super::blocks::BLOCK)
+                .map(move |s0| (sample, s0))
+        })
+        .collect();
+    let partials: Vec<Vec<f64>> = blocks
+        .par_iter()
+        .map(|&(sample, s0)| {
+            let mut sums = vec![0.0f64; 3 * c];
+            let mut tile = spec.tile();
+            let block_len = super::blocks::BLOCK.min(s - s0);
+            for (t0, len) in tiles(block_len) {
+                spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
+                for class in 0..c {
+                    let a = &tile.a[class * TILE..][..len];
+                    let (mut i, mut p, mut t) = (0.0f32, 0.0f32, 0.0f32);
+                    for (&a, &v) in a.iter().zip(&tile.valid) {
+                        p += spec.power.value_and_slope(a * v).0;
+                    }
+                    if let HostTargets::Dense(y) = targets {
+                        let y = &y[sample * c * s + class * s + s0 + t0..][..len];
+                        for (&a, &y) in a.iter().zip(y) {
+                            i += a * y;
+                            t += spec.power.value_and_slope(y).0;
+                        }
+                    }
+                    sums[class] += i as f64;
+                    sums[c + class] += p as f64;
+                    sums[2 * c + class] += t as f64;
+                }
+                for j in 0..len {
+                    if let Some(y) = tile.class[j] {
+                        sums[y] += tile.a[y * TILE + j] as f64;
+                        sums[2 * c + y] += 1.0;
+                    }
+                }
+            }
+            sums
+        })
+        .collect();
+    let mut stats = vec![0.0f64; n * 3 * c];
+    for (&(sample, _), partial) in blocks.iter().zip(&partials) {
+        for (total, part) in stats[sample * 3 * c..][..3 * c].iter_mut().zip(partial) {
+            *total += part;
+        }
+    }
+    stats.into_iter().map(|v| v as f32).collect()
+}
+
+/// `∂L/∂x` `[N, C, S]` from the upstream gradient `[N, 3, C]` of the statistics (the `T` part
+/// is not used: targets take no gradient here).
+pub(crate) fn backward<T: Target>(
+    x: &[f32],
+    targets: HostTargets<'_, T>,
+    spec: OverlapSpec,
+    upstream: &[f32],
+) -> Vec<f32> {
+    let [n, c, s] = spec.dims;
+    let mut grad = vec![0.0f32; n * c * s];
+    class_row_blocks(&mut grad, c, s)
+        .into_par_iter()
+        .for_each(|(sample, s0, mut runs)| {
+            let g_i = &upstream[sample * 3 * c..][..c];
+            let g_p = &upstream[sample * 3 * c + c..][..c];
+            let mut tile = spec.tile();
+            let mut u = vec![0.0f32; c * TILE];
+            for (t0, len) in tiles(runs[0].len()) {
+                spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
+                for class in 0..c {
+                    let a = &tile.a[class * TILE..][..len];
+                    let u = &mut u[class * TILE..][..len];
+                    for j in 0..len {
+                        let slope = spec.power.value_and_slope(a[j] * tile.valid[j]).1;
+                        u[j] = tile.valid[j] * g_p[class] * slope;
+                    }
+                    if let HostTargets::Dense(y) = targets {
+                        let y = &y[sample * c * s + class * s + s0 + t0..][..len];
+                        for j in 0..len {
+                            u[j] += g_i[class] * y[j];
+                        }
+                    }
+                }
+                for j in 0..len {
+                    if let Some(y) = tile.class[j] {
+                        u[y * TILE + j] += g_i[y];
+                    }
+                }
+                let mut dot = [0.0f32; TILE];
+                if spec.activation == Activation::Softmax {
+                    for class in 0..c {
+                        let a = &tile.a[class * TILE..][..len];
+                        let u = &u[class * TILE..][..len];
+                        for j in 0..len {
+                            dot[j] += a[j] * u[j];
+                        }
+                    }
+                }
+                for (class, run) in runs.iter_mut().enumerate() {
+                    let a = &tile.a[class * TILE..][..len];
+                    let u = &u[class * TILE..][..len];
+                    let out = &mut run[t0..t0 + len];
+                    match spec.activation {
+                        Activation::Softmax => {
+                            for j in 0..len {
+                                out[j] = a[j] * (u[j] - dot[j]);
+                            }
+                        }
+                        Activation::Sigmoid => {
+                            for j in 0..len {
+                                out[j] = u[j] * a[j] * (1.0 - a[j]);
+                            }
+                        }
+                        Activation::None => out.copy_from_slice(u),
+                    }
+                }
+            }
+        });
+    grad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two samples, two classes, three pixels, no activation: the sums by hand (the same case
+    /// as the generic path's test in `functional::overlap`).
+    #[test]
+    fn statistics_by_hand() {
+        let x = [0.5, 1.0, 0.0, 0.5, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0];
+        let labels: [i64; 6] = [0, 1, 255, 1, 1, 0];
+        let spec = OverlapSpec {
+            dims: [2, 2, 3],
+            activation: Activation::None,
+            power: Power::new(2.0),
+        };
+        let stats = forward(&x, HostTargets::Indices(&labels), spec);
+        // Rows: sample 0 (I, P, T), then sample 1.
+        assert_eq!(
+            stats,
+            [0.5, 0.0, 1.25, 0.25, 1.0, 1.0, 1.0, 0.0, 3.0, 0.0, 1.0, 2.0]
+        );
+    }
+}

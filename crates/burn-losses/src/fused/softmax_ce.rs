@@ -1,0 +1,413 @@
+//! The softmax–cross-entropy kernel on host memory: one pass over `[N, C, S]` logits gives each
+//! pixel's loss, its weight in the mean, and what the backward pass needs (the log-sum-exp and
+//! one coefficient); the backward pass is one more pass writing `∂L/∂x`.
+//!
+//! Per pixel with target `y`, `log p_c = (x_c − m) − ln Σ_k e^(x_k − m)` with `m = max_k x_k`
+//! (kept apart, so that `x_c − m` is exact even for logits of `1e4`), and weights `w` (class weights for
+//! cross-entropy, `alpha` for focal; `1` when absent):
+//!
+//! - cross-entropy, smoothing `ε`: `L = (1 − ε)·w_y·(−log p_y) + (ε/C)·Σ_c w_c·(−log p_c)`,
+//!   `∂L/∂x_c = (1 − ε)·w_y·(p_c − δ_cy) + (ε/C)·(W·p_c − w_c)` with `W = Σ_c w_c`;
+//! - focal, `γ > 0`, `q = 1 − p_y`: `L = w_y·q^γ·(−log p_y)`,
+//!   `∂L/∂x_c = w_y·(q^γ − γq^(γ−1)·p_y·log p_y)·(p_c − δ_cy)`.
+//!
+//! A pixel whose target is `ignore_index` or outside `[0, C)` has loss, weight and gradient `0`.
+//! Both passes run the tiles and blocks of [`super::blocks`] over rayon's threads; `S = 1`
+//! (`[N, C]` logits) runs along the contiguous class rows instead.
+
+use rayon::prelude::*;
+
+use super::blocks::{TILE, class_row_blocks, pixel_blocks, tiles};
+use super::fast_math::{Power, exp, ln};
+use super::{ClassLossKind, ClassLossSpec};
+
+/// Rows of `[N, C]` logits per parallel task.
+const ROWS: usize = 64;
+
+/// A class-index target element: `i64` (ndarray) or `i32` (flex).
+pub(crate) trait Target: Copy + Into<i64> + Send + Sync {}
+impl<T: Copy + Into<i64> + Send + Sync> Target for T {}
+
+/// Per pixel, `[N·S]` each: what the backward pass needs besides the logits and targets.
+#[derive(Debug)]
+pub(crate) struct Saved {
+    /// `m = max_c x_c`.
+    pub max: Vec<f32>,
+    /// `ln Σ_c e^(x_c − m)`.
+    pub log_sum: Vec<f32>,
+    /// The coefficient of `(p_c − δ_cy)` in `∂L/∂x_c`.
+    pub coef: Vec<f32>,
+}
+
+/// Forward results, each `[N·S]`.
+pub(crate) struct ClassForward {
+    pub losses: Vec<f32>,
+    /// Each pixel's weight in the mean: `w_y` (cross-entropy) or `1` (focal), `0` if ignored.
+    pub denominators: Vec<f32>,
+    /// What the backward pass needs.
+    pub saved: Saved,
+    /// The first target in memory order that is neither in `[0, C)` nor `ignore_index`.
+    pub first_bad: Option<i64>,
+}
+
+impl ClassLossSpec {
+    fn weight_of(&self, class: usize) -> f32 {
+        self.weight.as_ref().map_or(1.0, |w| w[class])
+    }
+
+    /// `ε/C` and `W = Σ_c w_c` of the smoothing term (`0` without smoothing).
+    fn smoothing(&self) -> (f32, f32) {
+        match self.kind {
+            ClassLossKind::CrossEntropy { label_smoothing } if label_smoothing > 0.0 => {
+                let total = self
+                    .weight
+                    .as_ref()
+                    .map_or(self.num_classes as f32, |w| w.iter().sum());
+                (label_smoothing / self.num_classes as f32, total)
+            }
+            _ => (0.0, 0.0),
+        }
+    }
+
+    /// The class of a target, `None` if it does not count, and whether it is out of range.
+    #[inline(always)]
+    fn class_of(&self, target: i64) -> (Option<usize>, bool) {
+        let in_range = (0..self.num_classes as i64).contains(&target);
+        let ignored = target == self.ignore_index;
+        match (in_range, ignored) {
+            (true, false) => (Some(target as usize), false),
+            (false, false) => (None, true),
+            _ => (None, false),
+        }
+    }
+
+    /// `(loss, denominator, coefficient)` of a counting pixel of class `y` from `log p_y` and
+    /// the smoothing sum `Σ_c w_c·(−log p_c)`.
+    #[inline(always)]
+    fn finish(&self, y: usize, log_p: f32, smooth: f32) -> (f32, f32, f32) {
+        let w = self.weight_of(y);
+        match self.kind {
+            ClassLossKind::CrossEntropy { label_smoothing } => {
+                let (eps_c, _) = self.smoothing();
+                let keep = 1.0 - label_smoothing;
+                (keep * w * -log_p + eps_c * smooth, w, keep * w)
+            }
+            ClassLossKind::Focal { gamma: 0.0 } => (w * -log_p, 1.0, w),
+            ClassLossKind::Focal { gamma } => {
+                let p = exp(log_p);
+                let (q_pow, slope) = Power::new(gamma).value_and_slope(1.0 - p);
+                (w * q_pow * -log_p, 1.0, w * (q_pow - slope * p * log_p))
+            }
+        }
+    }
+}
+
+/// The forward pass over contiguous `[N, C, S]` logits and `[N·S]` targets.
+pub(crate) fn forward<T: Target>(
+    x: &[f32],
+    targets: &[T],
+    [n, c, s]: [usize; 3],
+    spec: &ClassLossSpec,
+) -> ClassForward {
+    debug_assert_eq!(x.len(), n * c * s);
+    debug_assert_eq!(targets.len(), n * s);
+    let mut losses = vec![0.0; n * s];
+    let mut denominators = vec![0.0; n * s];
+    let mut max = vec![0.0; n * s];
+    let mut log_sum = vec![0.0; n * s];
+    let mut coef = vec![0.0; n * s];
+    let stats = |(sample, s0, mut out): (usize, usize, Vec<&mut [f32]>)| {
+        for (t0, len) in tiles(out[0].len()) {
+            let base = sample * c * s + s0 + t0;
+            let row = |class: usize| &x[base + class * s..][..len];
+            let (m, ls, smooth) = tile_stats(row, c, len, spec);
+            for j in 0..len {
+                let pixel = sample * s + s0 + t0 + j;
+                (out[2][t0 + j], out[3][t0 + j]) = (m[j], ls[j]);
+                if let (Some(y), _) = spec.class_of(targets[pixel].into()) {
+                    let (l, d, k) = spec.finish(y, (row(y)[j] - m[j]) - ls[j], smooth[j]);
+                    (out[0][t0 + j], out[1][t0 + j], out[4][t0 + j]) = (l, d, k);
+                }
+            }
+        }
+    };
+    if s == 1 {
+        let outputs = [
+            &mut losses[..],
+            &mut denominators,
+            &mut max,
+            &mut log_sum,
+            &mut coef,
+        ];
+        let chunks: Vec<Vec<&mut [f32]>> = transpose(outputs.map(|o| o.chunks_mut(ROWS)));
+        chunks
+            .into_par_iter()
+            .enumerate()
+            .for_each(|(chunk, mut out)| {
+                for r in 0..out[0].len() {
+                    let sample = chunk * ROWS + r;
+                    let logits = &x[sample * c..][..c];
+                    let (m, ls, smooth) = row_stats(logits, spec);
+                    (out[2][r], out[3][r]) = (m, ls);
+                    if let (Some(y), _) = spec.class_of(targets[sample].into()) {
+                        let (l, d, k) = spec.finish(y, (logits[y] - m) - ls, smooth);
+                        (out[0][r], out[1][r], out[4][r]) = (l, d, k);
+                    }
+                }
+            });
+    } else {
+        let outputs = vec![
+            &mut losses[..],
+            &mut denominators,
+            &mut max,
+            &mut log_sum,
+            &mut coef,
+        ];
+        pixel_blocks(outputs, s).into_par_iter().for_each(stats);
+    }
+    let first_bad = targets
+        .par_iter()
+        .map(|&t| t.into())
+        .find_first(|&t| spec.class_of(t).1);
+    ClassForward {
+        losses,
+        denominators,
+        saved: Saved { max, log_sum, coef },
+        first_bad,
+    }
+}
+
+/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum `Σ_c w_c·(−log p_c)` (`0` without
+/// smoothing) of a tile whose class rows `row(c)` are contiguous runs of `len <= TILE` pixels.
+#[inline(always)]
+fn tile_stats<'a>(
+    row: impl Fn(usize) -> &'a [f32],
+    c: usize,
+    len: usize,
+    spec: &ClassLossSpec,
+) -> ([f32; TILE], [f32; TILE], [f32; TILE]) {
+    let mut m = [f32::NEG_INFINITY; TILE];
+    for class in 0..c {
+        for (m, &v) in m[..len].iter_mut().zip(row(class)) {
+            *m = m.max(v);
+        }
+    }
+    let mut sum = [0.0f32; TILE];
+    for class in 0..c {
+        for ((sum, &v), &m) in sum[..len].iter_mut().zip(row(class)).zip(&m) {
+            *sum += exp(v - m);
+        }
+    }
+    let mut ls = [0.0f32; TILE];
+    for j in 0..len {
+        ls[j] = ln(sum[j]);
+    }
+    let mut smooth = [0.0f32; TILE];
+    if spec.smoothing().0 > 0.0 {
+        for class in 0..c {
+            let w = spec.weight_of(class);
+            for ((acc, &v), (&m, &ls)) in smooth[..len]
+                .iter_mut()
+                .zip(row(class))
+                .zip(m.iter().zip(&ls))
+            {
+                *acc += w * ((m - v) + ls);
+            }
+        }
+    }
+    (m, ls, smooth)
+}
+
+/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum of one contiguous row of class logits.
+fn row_stats(logits: &[f32], spec: &ClassLossSpec) -> (f32, f32, f32) {
+    const LANES: usize = 8;
+    let mut m = [f32::NEG_INFINITY; LANES];
+    let chunks = logits.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks.clone() {
+        for k in 0..LANES {
+            m[k] = m[k].max(chunk[k]);
+        }
+    }
+    let m = tail
+        .iter()
+        .chain(&m)
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+    let mut sum = [0.0f32; LANES];
+    for chunk in chunks {
+        for k in 0..LANES {
+            sum[k] += exp(chunk[k] - m);
+        }
+    }
+    let sum: f32 = sum.iter().sum::<f32>() + tail.iter().map(|&v| exp(v - m)).sum::<f32>();
+    let ls = ln(sum);
+    let smooth = if spec.smoothing().0 > 0.0 {
+        (logits.iter().enumerate())
+            .map(|(class, &v)| spec.weight_of(class) * ((m - v) + ls))
+            .sum()
+    } else {
+        0.0
+    };
+    (m, ls, smooth)
+}
+
+/// `K` chunk iterators of equal length as one list of `K`-tuples (as `Vec`s).
+fn transpose<'a, const K: usize>(
+    chunks: [std::slice::ChunksMut<'a, f32>; K],
+) -> Vec<Vec<&'a mut [f32]>> {
+    let mut rows: Vec<Vec<&'a mut [f32]>> = Vec::new();
+    for (k, column) in chunks.into_iter().enumerate() {
+        for (i, chunk) in column.enumerate() {
+            if k == 0 {
+                rows.push(Vec::with_capacity(K));
+            }
+            rows[i].push(chunk);
+        }
+    }
+    rows
+}
+
+/// The backward pass: `∂L/∂x` `[N, C, S]` from the upstream gradient `[N·S]` of the losses.
+pub(crate) fn backward<T: Target>(
+    x: &[f32],
+    targets: &[T],
+    [n, c, s]: [usize; 3],
+    spec: &ClassLossSpec,
+    saved: &Saved,
+    upstream: &[f32],
+) -> Vec<f32> {
+    let (eps_c, total_weight) = spec.smoothing();
+    let mut grad = vec![0.0f32; n * c * s];
+    // Per pixel: `a = g·coef` (times `p_c − δ_cy`) and `b = g·ε/C` (times `W·p_c − w_c`).
+    let coefficients = |pixel: usize| -> (f32, f32, Option<usize>) {
+        let (y, _) = spec.class_of(targets[pixel].into());
+        let g = upstream[pixel];
+        (
+            g * saved.coef[pixel],
+            if y.is_some() { g * eps_c } else { 0.0 },
+            y,
+        )
+    };
+    if s == 1 {
+        grad.par_chunks_mut(c * ROWS)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                for (r, out) in out.chunks_mut(c).enumerate() {
+                    let sample = chunk * ROWS + r;
+                    let (a, b, y) = coefficients(sample);
+                    let logits = &x[sample * c..][..c];
+                    for (class, (dx, &v)) in out.iter_mut().zip(logits).enumerate() {
+                        let p = exp((v - saved.max[sample]) - saved.log_sum[sample]);
+                        *dx = a * p + b * (total_weight * p - spec.weight_of(class));
+                    }
+                    if let Some(y) = y {
+                        out[y] -= a;
+                    }
+                }
+            });
+        return grad;
+    }
+    class_row_blocks(&mut grad, c, s)
+        .into_par_iter()
+        .for_each(|(sample, s0, mut runs)| {
+            for (t0, len) in tiles(runs[0].len()) {
+                let pixel0 = sample * s + s0 + t0;
+                let mut a = [0.0f32; TILE];
+                let mut b = [0.0f32; TILE];
+                let mut y = [None; TILE];
+                for j in 0..len {
+                    (a[j], b[j], y[j]) = coefficients(pixel0 + j);
+                }
+                let m = &saved.max[pixel0..][..len];
+                let ls = &saved.log_sum[pixel0..][..len];
+                for (class, run) in runs.iter_mut().enumerate() {
+                    let w = spec.weight_of(class);
+                    let logits = &x[sample * c * s + class * s + s0 + t0..][..len];
+                    for (((out, &v), (&m, &ls)), (&a, &b)) in run[t0..t0 + len]
+                        .iter_mut()
+                        .zip(logits)
+                        .zip(m.iter().zip(ls))
+                        .zip(a.iter().zip(&b))
+                    {
+                        let p = exp((v - m) - ls);
+                        *out = a * p + b * (total_weight * p - w);
+                    }
+                }
+                for j in 0..len {
+                    if let Some(class) = y[j] {
+                        runs[class][t0 + j] -= a[j];
+                    }
+                }
+            }
+        });
+    grad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Cross-entropy of one pixel in f64, by the formula.
+    fn reference(logits: &[f64], y: usize, w: &[f64], eps: f64) -> f64 {
+        let m = logits.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + logits.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        let c = logits.len() as f64;
+        let smooth: f64 = logits.iter().zip(w).map(|(v, w)| w * (lse - v)).sum();
+        (1.0 - eps) * w[y] * (lse - logits[y]) + eps / c * smooth
+    }
+
+    #[test]
+    fn tile_and_row_layouts_give_the_same_losses_as_the_formula() {
+        let (n, c) = (5, 3);
+        let logits: Vec<f32> = (0..n * c)
+            .map(|i| ((i * 7) % 11) as f32 * 0.9 - 4.0)
+            .collect();
+        let targets: Vec<i64> = vec![0, 2, -100, 1, 2];
+        let spec = ClassLossSpec {
+            num_classes: c,
+            ignore_index: -100,
+            weight: Some(vec![0.5, 1.0, 2.0]),
+            kind: ClassLossKind::CrossEntropy {
+                label_smoothing: 0.1,
+            },
+        };
+        let rows = forward(&logits, &targets, [n, c, 1], &spec);
+        // The same data as one sample of `S = n` pixels: [1, C, S].
+        let mut transposed = vec![0.0; n * c];
+        for i in 0..n {
+            for k in 0..c {
+                transposed[k * n + i] = logits[i * c + k];
+            }
+        }
+        let tiles = forward(&transposed, &targets, [1, c, n], &spec);
+        for i in 0..n {
+            let row: Vec<f64> = logits[i * c..][..c].iter().map(|&v| v as f64).collect();
+            let expected = match targets[i] {
+                -100 => 0.0,
+                y => reference(&row, y as usize, &[0.5, 1.0, 2.0], 0.1),
+            };
+            for got in [rows.losses[i], tiles.losses[i]] {
+                assert!(
+                    (got as f64 - expected).abs() < 1e-5,
+                    "{i}: {got} vs {expected}"
+                );
+            }
+        }
+        assert_eq!(rows.denominators, [0.5, 2.0, 0.0, 1.0, 2.0]);
+        assert_eq!(tiles.denominators, rows.denominators);
+        assert_eq!(rows.first_bad, None);
+    }
+
+    #[test]
+    fn reports_the_first_out_of_range_target() {
+        let spec = ClassLossSpec {
+            num_classes: 2,
+            ignore_index: -1,
+            weight: None,
+            kind: ClassLossKind::Focal { gamma: 2.0 },
+        };
+        let out = forward(&[0.0; 8], &[0i32, -1, 5, 2], [1, 2, 4], &spec);
+        assert_eq!(out.first_bad, Some(5));
+        assert_eq!(out.losses[2], 0.0);
+    }
+}

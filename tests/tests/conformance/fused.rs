@@ -1,0 +1,229 @@
+//! The fused kernels against the generic tensor-op path (`burn_losses::fused`): random logits
+//! and targets over shapes with `C = 1`, `S = 1`, odd sizes, tiles and blocks cut short, and
+//! every option of every loss the kernels carry; values and gradients, under an upstream
+//! gradient that differs per element. Where the backend has kernels (ndarray, flex) the test
+//! also checks that the fused path was taken; on wgpu both runs take the generic path.
+
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use burn_losses::*;
+use burn_losses_conformance::*;
+
+/// Shapes `[N, C, d1, ..]` (rank 3 or 4): one class, one pixel, odd sizes, a tile (64 pixels)
+/// and a block (4096) cut short.
+const SHAPES: [[usize; 4]; 6] = [
+    [1, 1, 1, 1],
+    [2, 3, 1, 1],
+    [3, 5, 7, 3],
+    [1, 2, 65, 1],
+    [2, 4, 4099, 1],
+    [4, 1, 9, 2],
+];
+
+/// Both paths' loss and input gradient (the loss weighted per element by `upstream`).
+fn run<B: AutodiffBackend, const D: usize>(
+    fused: bool,
+    logits: &Tensor<B, D>,
+    loss: &dyn Fn(Tensor<B, D>) -> Tensor<B, 1>,
+) -> (Vec<f64>, Vec<f64>, bool) {
+    burn_losses::fused::set_enabled(fused);
+    let x = logits.clone().detach().require_grad();
+    let calls = burn_losses::fused::calls();
+    let out = loss(x.clone());
+    let took_fused = burn_losses::fused::calls() > calls;
+    burn_losses::fused::set_enabled(true);
+    let [len] = out.dims();
+    let upstream = float_tensor::<B, 1>(&pseudo_random(len, 7, 1.0), &[len], &logits.device());
+    let grads = (out.clone() * upstream).sum().backward();
+    (
+        values(out),
+        values(x.grad(&grads).expect("a gradient")),
+        took_fused,
+    )
+}
+
+/// Asserts that both paths agree on `logits` for `loss`.
+fn agree<B: AutodiffBackend, const D: usize>(
+    ctx: &Ctx<B>,
+    what: &str,
+    logits: Tensor<B, D>,
+    loss: impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
+) {
+    let (fast, fast_grad, took_fused) = run(true, &logits, &loss);
+    let (generic, generic_grad, generic_fused) = run(false, &logits, &loss);
+    assert!(
+        !generic_fused,
+        "{what}: the switch did not turn the kernels off"
+    );
+    if ctx.name != "wgpu" {
+        assert!(
+            took_fused,
+            "[{}] {what}: the fused path was not taken",
+            ctx.name
+        );
+    }
+    // Both are f32 computations of the same formula; a formula or indexing error shows at 1e-3.
+    let what = format!("[{}] {what} {:?}", ctx.name, logits.dims());
+    assert_close(&format!("{what} value"), &fast, &generic, ctx.tol);
+    assert_close(&format!("{what} grad"), &fast_grad, &generic_grad, ctx.tol);
+}
+
+fn logits<B: Backend, const D: usize>(
+    shape: &[usize],
+    seed: u64,
+    scale: f64,
+    device: &B::Device,
+) -> Tensor<B, D> {
+    let len = shape.iter().product();
+    float_tensor(&pseudo_random(len, seed, scale), shape, device)
+}
+
+/// Class indices in `[low, C + extra)`.
+fn labels<B: Backend, const K: usize>(
+    shape: &[usize],
+    classes: usize,
+    low: i64,
+    extra: i64,
+    seed: u64,
+    device: &B::Device,
+) -> Tensor<B, K, Int> {
+    let len: usize = shape.iter().product();
+    let span = (classes as i64 + extra - low) as f64;
+    let raw: Vec<f64> = pseudo_random(len, seed, 0.5)
+        .into_iter()
+        .map(|u| (low as f64 + ((u + 0.5) * span).floor()).min(classes as f64 + extra as f64 - 1.0))
+        .collect();
+    int_tensor(&raw, shape, device)
+}
+
+fn class_weights(classes: usize) -> Vec<f32> {
+    (0..classes).map(|c| 0.5 + 0.25 * c as f32).collect()
+}
+
+/// Cross-entropy and focal losses: weights, `ignore_index` pixels, smoothing, every reduction,
+/// `gamma` 0, 0.5, 2; rank 2 (`[N, C]`), 3 and 4; logits of scale 3 and 1e4.
+fn softmax_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    let device = &ctx.device;
+    for (k, shape) in SHAPES.iter().enumerate() {
+        let [n, c, h, w] = *shape;
+        for (scale, seed) in [(3.0, k as u64), (1e4, 100 + k as u64)] {
+            let x4 = logits::<B, 4>(shape, seed, scale, device);
+            let t3 = labels::<B, 3>(&[n, h, w], c, -1, 0, seed + 1, device);
+            let x3: Tensor<B, 3> = x4.clone().reshape([n, c, h * w]);
+            let t2: Tensor<B, 2, Int> = t3.clone().reshape([n, h * w]);
+            let x2: Tensor<B, 2> = logits(&[n * h, c], seed + 2, scale, device);
+            let t1 = labels::<B, 1>(&[n * h], c, -1, 0, seed + 3, device);
+            for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+                for (weight, smoothing) in [(None, 0.0), (Some(class_weights(c)), 0.1)] {
+                    let ce = CrossEntropyLossConfig::new()
+                        .with_weight(weight)
+                        .with_ignore_index(-1)
+                        .with_label_smoothing(smoothing)
+                        .with_reduction(reduction)
+                        .init::<B>(device);
+                    let name = format!("ce {reduction:?} smoothing {smoothing}");
+                    if reduction == Reduction::None {
+                        agree(ctx, &name, x4.clone(), |x| {
+                            ce.forward_no_reduction(x, t3.clone()).flatten(0, 2)
+                        });
+                    } else {
+                        agree(ctx, &name, x4.clone(), |x| ce.forward(x, t3.clone()));
+                    }
+                    agree(ctx, &name, x3.clone(), |x| ce.forward(x, t2.clone()));
+                    agree(ctx, &name, x2.clone(), |x| ce.forward(x, t1.clone()));
+                }
+                for gamma in [0.0, 0.5, 2.0] {
+                    let focal = FocalLossConfig::new(c)
+                        .with_gamma(gamma)
+                        .with_alpha(Some(class_weights(c)))
+                        .with_ignore_index(-1)
+                        .with_reduction(reduction)
+                        .init::<B>(device);
+                    let name = format!("focal {reduction:?} gamma {gamma}");
+                    agree(ctx, &name, x3.clone(), |x| focal.forward(x, t2.clone()));
+                    agree(ctx, &name, x2.clone(), |x| focal.forward(x, t1.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// The Dice family: softmax, sigmoid and no activation; powers 1, 2 and 1.5; per sample and
+/// batch; Jaccard; index targets with pixels outside `[0, C)`, one-hot and soft targets; Tversky,
+/// generalized Dice and binary Dice.
+fn overlap_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    let device = &ctx.device;
+    for (k, shape) in SHAPES.iter().enumerate() {
+        let [n, c, h, w] = *shape;
+        let seed = 200 + 10 * k as u64;
+        let x = logits::<B, 4>(shape, seed, 3.0, device);
+        let indices = labels::<B, 3>(&[n, h, w], c, -1, 1, seed + 1, device);
+        let soft: Tensor<B, 4> = logits::<B, 4>(shape, seed + 2, 0.5, device).add_scalar(0.5);
+        for activation in [Activation::Softmax, Activation::Sigmoid, Activation::None] {
+            if activation == Activation::Softmax && c == 1 {
+                continue; // rejected by the losses: softmax over one channel is constant
+            }
+            for (p, batch, jaccard) in [(1.0, false, false), (2.0, true, false), (1.5, false, true)]
+            {
+                let dice = DiceLossConfig::new()
+                    .with_activation(activation)
+                    .with_p(p)
+                    .with_batch(batch)
+                    .with_jaccard(jaccard)
+                    .init::<B>(device);
+                let name = format!("dice {activation:?} p {p} batch {batch} jaccard {jaccard}");
+                agree(ctx, &format!("{name} indices"), x.clone(), |x| {
+                    dice.forward_indices(x, indices.clone())
+                });
+                agree(ctx, &format!("{name} soft"), x.clone(), |x| {
+                    dice.forward(x, soft.clone())
+                });
+            }
+            let tversky = TverskyLossConfig::new()
+                .with_activation(activation)
+                .with_alpha(0.3)
+                .with_beta(0.7)
+                .init::<B>(device);
+            agree(ctx, &format!("tversky {activation:?}"), x.clone(), |x| {
+                tversky.forward_indices(x, indices.clone())
+            });
+            for weight_type in [
+                GeneralizedDiceWeight::Square,
+                GeneralizedDiceWeight::Uniform,
+            ] {
+                let gdl = GeneralizedDiceLossConfig::new()
+                    .with_activation(activation)
+                    .with_weight_type(weight_type)
+                    .init::<B>(device);
+                agree(
+                    ctx,
+                    &format!("generalized dice {weight_type:?} {activation:?}"),
+                    x.clone(),
+                    |x| gdl.forward(x, soft.clone()),
+                );
+            }
+        }
+        let binary = BinaryDiceLossConfig::new().init::<B>(device);
+        let x1: Tensor<B, 4> = x.clone().slice([0..n, 0..1, 0..h, 0..w]);
+        let y1: Tensor<B, 4> = soft.clone().slice([0..n, 0..1, 0..h, 0..w]).round();
+        agree(ctx, "binary dice", x1, |x| binary.forward(x, y1.clone()));
+    }
+}
+
+/// A target out of range is reported by the fused path with the generic path's message.
+fn out_of_range_target<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    let x = logits::<B, 3>(&[1, 3, 70], 1, 1.0, &ctx.device);
+    let mut raw = vec![0.0; 70];
+    raw[66] = 7.0;
+    let t = int_tensor::<B, 2>(&raw, &[1, 70], &ctx.device);
+    let ce = CrossEntropyLossConfig::new().init::<B>(&ctx.device);
+    for fused in [true, false] {
+        burn_losses::fused::set_enabled(fused);
+        assert_panics_with(&["CrossEntropyLoss", "target value 7", "3 classes"], || {
+            ce.forward(x.clone(), t.clone())
+        });
+    }
+    burn_losses::fused::set_enabled(true);
+}
+
+backend_tests!(softmax_losses, overlap_losses, out_of_range_target);
