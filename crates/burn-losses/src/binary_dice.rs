@@ -196,10 +196,11 @@ impl<B: Backend> BinaryDiceLoss<B> {
     ) -> Tensor<B, 1> {
         let dims = probs.dims();
         checks::same_shapes(LOSS, ["probs", "targets"], &dims, &targets.dims(), 2);
-        let one_class = |t: Tensor<B, D>| t.flatten::<2>(1, D - 1).unsqueeze_dim::<3>(1);
+        let ncs = [dims[0], 1, dims[1..].iter().product()];
         let overlap = Overlap::new(
-            one_class(probs),
-            OverlapTargets::Dense(one_class(targets)),
+            probs,
+            OverlapTargets::<B, D, D>::Dense(targets),
+            ncs,
             self.activation,
             self.p,
             self.batch,

@@ -9,17 +9,18 @@ use burn::tensor::activation::{sigmoid, softmax};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use super::math::{one_minus_ratio, pow_nonneg, safe_div};
-use super::targets::{one_hot_with_validity, to_ncs};
+use super::targets::one_hot_with_validity;
 use crate::checks;
 use crate::fused;
 use crate::{Activation, GeneralizedDiceWeight};
 
-/// Targets of an overlap loss, already viewed as `[N, C, S]` / `[N, S]`.
-pub(crate) enum OverlapTargets<B: Backend> {
-    /// One-hot, multi-hot or soft targets `[N, C, S]`.
-    Dense(Tensor<B, 3>),
-    /// Class indices `[N, S]`; pixels whose index is outside `[0, C)` leave every sum.
-    Indices(Tensor<B, 2, Int>),
+/// Targets of an overlap loss: same shape as the input (rank `D`), or class indices of rank
+/// `K = D − 1`; the generic path views them as `[N, C, S]` / `[N, S]` (the defaults).
+pub(crate) enum OverlapTargets<B: Backend, const D: usize = 3, const K: usize = 2> {
+    /// One-hot, multi-hot or soft targets.
+    Dense(Tensor<B, D>),
+    /// Class indices; pixels whose index is outside `[0, C)` leave every sum.
+    Indices(Tensor<B, K, Int>),
 }
 
 /// The overlap statistics, each `[R, C]`: one row per sample (`R = N`), or one row for the
@@ -51,8 +52,9 @@ impl<B: Backend> Overlap<B> {
     ) -> Self {
         let dims = input.dims();
         checks::same_shapes(loss, ["logits", "targets"], &dims, &targets.dims(), 3);
-        let targets = OverlapTargets::Dense(to_ncs(targets));
-        Self::new(to_ncs(input), targets, activation, p, batch, dims.to_vec())
+        let ncs = [dims[0], dims[1], dims[2..].iter().product()];
+        let targets = OverlapTargets::<B, D, D>::Dense(targets);
+        Self::new(input, targets, ncs, activation, p, batch, dims.to_vec())
     }
 
     /// Statistics of `input` (`[N, C, d1, .., dk]`, `k >= 1`) against class indices
@@ -75,37 +77,58 @@ impl<B: Backend> Overlap<B> {
             D >= 3,
             "{loss}: logits must be [N, C, d1, ..., dk] with k >= 1, got {dims:?}"
         );
-        let targets = OverlapTargets::Indices(targets.flatten::<2>(1, K - 1));
-        Self::new(to_ncs(input), targets, activation, p, batch, dims.to_vec())
+        let ncs = [dims[0], dims[1], dims[2..].iter().product()];
+        let targets = OverlapTargets::<B, D, K>::Indices(targets);
+        Self::new(input, targets, ncs, activation, p, batch, dims.to_vec())
     }
 
-    /// The statistics of `[N, C, S]` inputs after `activation`, with power `p` on the
-    /// prediction and target sums.
-    pub fn new(
-        input: Tensor<B, 3>,
-        targets: OverlapTargets<B>,
+    /// The statistics of `input` read as `ncs = [N, C, S]` (the same elements in the same
+    /// order) after `activation`, with power `p` on the prediction and target sums; `dims` is
+    /// the shape messages name.
+    pub fn new<const D: usize, const K: usize>(
+        input: Tensor<B, D>,
+        targets: OverlapTargets<B, D, K>,
+        ncs: [usize; 3],
         activation: Activation,
         p: f32,
         batch: bool,
         dims: Vec<usize>,
     ) -> Self {
-        let [n, num_classes, _] = input.dims();
-        let pool = |t: Tensor<B, 2>| if batch { t.sum_dim(0) } else { t };
-        let (input, targets) = match fused::overlap_statistics(input, targets, activation, p) {
+        let [n, num_classes, s] = ncs;
+        let pool = move |t: Tensor<B, 2>| if batch { t.sum_dim(0) } else { t };
+        match fused::overlap_statistics(input, targets, ncs, activation, p) {
             Ok(stats) => {
                 let take = |k: usize| {
                     let t = stats.clone().slice([0..n, k..k + 1, 0..num_classes]);
                     pool(t.reshape([n, num_classes]))
                 };
-                return Self {
+                Self {
                     intersection: take(0),
                     prediction: take(1),
                     target: take(2),
                     dims,
-                };
+                }
             }
-            Err(inputs) => inputs,
-        };
+            Err((input, targets)) => {
+                let targets = match targets {
+                    OverlapTargets::Dense(y) => OverlapTargets::Dense(y.reshape(ncs)),
+                    OverlapTargets::Indices(t) => OverlapTargets::Indices(t.reshape([n, s])),
+                };
+                Self::generic(input.reshape(ncs), targets, activation, p, pool, dims)
+            }
+        }
+    }
+
+    /// The tensor-op statistics of `[N, C, S]` inputs, rows pooled by `pool`.
+    fn generic(
+        input: Tensor<B, 3>,
+        targets: OverlapTargets<B>,
+        activation: Activation,
+        p: f32,
+        pool: impl Fn(Tensor<B, 2>) -> Tensor<B, 2>,
+        dims: Vec<usize>,
+    ) -> Self {
+        let [n, num_classes, _] = input.dims();
         let x = activate(input, activation);
         let (x, y) = match targets {
             OverlapTargets::Dense(y) => (x, y),
@@ -216,7 +239,8 @@ mod tests {
         t.into_data().to_vec().unwrap()
     }
 
-    /// Two samples, two classes, three pixels: the sums by hand.
+    /// Two samples, two classes, three pixels: the sums by hand, on the generic path and (with
+    /// the `ndarray` feature) the fused kernel.
     #[test]
     fn statistics_per_sample_and_pooled() {
         let device = Default::default();
@@ -229,29 +253,32 @@ mod tests {
         );
         // Sample 0: classes [0, 1, 255]; sample 1: [1, 1, 0].
         let labels = Tensor::<B, 2, Int>::from_ints([[0, 1, 255], [1, 1, 0]], &device);
-        let per_sample = Overlap::new(
-            x.clone(),
-            OverlapTargets::Indices(labels.clone()),
-            Activation::None,
-            2.0,
-            false,
-            vec![2, 2, 3],
-        );
-        // The 255 pixel leaves every sum: sample 0 sees pixels 0 and 1 only.
-        assert_eq!(values(per_sample.intersection), [0.5, 0.0, 1.0, 0.0]);
-        assert_eq!(values(per_sample.prediction), [1.25, 0.25, 3.0, 0.0]);
-        assert_eq!(values(per_sample.target), [1.0, 1.0, 1.0, 2.0]);
-        let pooled = Overlap::new(
-            x,
-            OverlapTargets::Indices(labels),
-            Activation::None,
-            1.0,
-            true,
-            vec![2, 2, 3],
-        );
-        assert_eq!(values(pooled.intersection), [1.5, 0.0]);
-        assert_eq!(values(pooled.prediction), [4.5, 0.5]);
-        assert_eq!(values(pooled.target), [2.0, 3.0]);
+        let stats = |p: f32, batch: bool| {
+            let targets = OverlapTargets::Indices(labels.clone());
+            let dims = vec![2, 2, 3];
+            Overlap::new(
+                x.clone(),
+                targets,
+                [2, 2, 3],
+                Activation::None,
+                p,
+                batch,
+                dims,
+            )
+        };
+        for fused in [false, true] {
+            crate::fused::set_enabled(fused);
+            let per_sample = stats(2.0, false);
+            // The 255 pixel leaves every sum: sample 0 sees pixels 0 and 1 only.
+            assert_eq!(values(per_sample.intersection), [0.5, 0.0, 1.0, 0.0]);
+            assert_eq!(values(per_sample.prediction), [1.25, 0.25, 3.0, 0.0]);
+            assert_eq!(values(per_sample.target), [1.0, 1.0, 1.0, 2.0]);
+            let pooled = stats(1.0, true);
+            assert_eq!(values(pooled.intersection), [1.5, 0.0]);
+            assert_eq!(values(pooled.prediction), [4.5, 0.5]);
+            assert_eq!(values(pooled.target), [2.0, 3.0]);
+        }
+        crate::fused::set_enabled(true);
     }
 
     #[test]

@@ -25,16 +25,14 @@ pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
     (ignore_index, check_targets): (i64, bool),
     kind: ClassLossKind,
 ) -> (Tensor<B, 1>, Tensor<B, 1>) {
-    let logits = to_ncs(logits);
-    let [n, num_classes, s] = logits.dims();
+    let num_classes = logits.dims()[1];
     let spec = ClassLossSpec {
         num_classes,
         ignore_index,
         weight: None,
         kind,
     };
-    let (logits, targets) = match fused::class_losses(logits, targets.reshape([n, s]), weight, spec)
-    {
+    let (logits, targets) = match fused::class_losses(logits, targets, weight, spec) {
         Ok(out) => {
             if let (true, Some(value)) = (check_targets, out.first_bad) {
                 checks::target_out_of_range(loss, value, num_classes, ignore_index);
@@ -43,6 +41,7 @@ pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
         }
         Err(inputs) => inputs,
     };
+    let logits = to_ncs(logits);
     let targets = ClassTargets::new(loss, targets, num_classes, ignore_index, check_targets);
     let log_probs = log_softmax(logits, 1);
     let (losses, denominators) = match kind {

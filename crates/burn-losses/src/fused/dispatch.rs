@@ -8,9 +8,9 @@ use crate::Activation;
 use crate::functional::overlap::OverlapTargets;
 
 /// The inputs of [`class_losses`], handed back where there is no kernel.
-type ClassInputs<B> = (Tensor<B, 3>, Tensor<B, 2, Int>);
+type ClassInputs<B, const D: usize, const K: usize> = (Tensor<B, D>, Tensor<B, K, Int>);
 /// The inputs of [`overlap_statistics`], handed back where there is no kernel.
-type OverlapInputs<B> = (Tensor<B, 3>, OverlapTargets<B>);
+type OverlapInputs<B, const D: usize, const K: usize> = (Tensor<B, D>, OverlapTargets<B, D, K>);
 
 /// Per-pixel losses `[N·S]` and their weights in the mean `[N·S]`, from the fused kernel.
 pub(crate) struct ClassLosses<B: Backend> {
@@ -20,19 +20,21 @@ pub(crate) struct ClassLosses<B: Backend> {
     pub first_bad: Option<i64>,
 }
 
-/// The softmax cross-entropy or focal loss of `[N, C, S]` logits against `[N, S]` class
-/// indices on the fused kernel, or the inputs back where there is none.
-pub(crate) fn class_losses<B: Backend>(
-    logits: Tensor<B, 3>,
-    targets: Tensor<B, 2, Int>,
+/// The softmax cross-entropy or focal loss of `[N, C, d1, .., dk]` logits against
+/// `[N, d1, .., dk]` class indices on the fused kernel, or the inputs back where there is none.
+/// The tensors are read as laid out, as `[N, C, S]` and `[N·S]`: no reshape (which copies a
+/// shared tensor on ndarray).
+pub(crate) fn class_losses<B: Backend, const D: usize, const K: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, K, Int>,
     weight: Option<&Tensor<B, 1>>,
     spec: ClassLossSpec,
-) -> Result<ClassLosses<B>, ClassInputs<B>> {
+) -> Result<ClassLosses<B>, ClassInputs<B, D, K>> {
     if !super::is_enabled() {
         return Err((logits, targets));
     }
     #[cfg(feature = "ndarray")]
-    let (logits, targets) = match host::class_losses::<B, burn::backend::NdArray<f32>>(
+    let (logits, targets) = match host::class_losses::<B, burn::backend::NdArray<f32>, D, K>(
         logits, targets, weight, &spec,
     ) {
         Ok(losses) => return Ok(losses),
@@ -40,7 +42,7 @@ pub(crate) fn class_losses<B: Backend>(
     };
     #[cfg(feature = "flex")]
     let (logits, targets) =
-        match host::class_losses::<B, burn::backend::Flex>(logits, targets, weight, &spec) {
+        match host::class_losses::<B, burn::backend::Flex, D, K>(logits, targets, weight, &spec) {
             Ok(losses) => return Ok(losses),
             Err(inputs) => inputs,
         };
@@ -48,30 +50,33 @@ pub(crate) fn class_losses<B: Backend>(
     Err((logits, targets))
 }
 
-/// The overlap statistics `[N, 3, C]` (`I`, `P`, `T` per sample) of `[N, C, S]` inputs on the
-/// fused kernel, or the inputs back where there is none.
-pub(crate) fn overlap_statistics<B: Backend>(
-    input: Tensor<B, 3>,
-    targets: OverlapTargets<B>,
+/// The overlap statistics `[N, 3, C]` (`I`, `P`, `T` per sample) of inputs read as `ncs`
+/// (`[N, C, S]`, the same elements in the same order) on the fused kernel, or the inputs back
+/// where there is none.
+pub(crate) fn overlap_statistics<B: Backend, const D: usize, const K: usize>(
+    input: Tensor<B, D>,
+    targets: OverlapTargets<B, D, K>,
+    ncs: [usize; 3],
     activation: Activation,
     p: f32,
-) -> Result<Tensor<B, 3>, OverlapInputs<B>> {
+) -> Result<Tensor<B, 3>, OverlapInputs<B, D, K>> {
     if !super::is_enabled() {
         return Err((input, targets));
     }
     #[cfg(feature = "ndarray")]
-    let (input, targets) =
-        match host::overlap::<B, burn::backend::NdArray<f32>>(input, targets, activation, p) {
-            Ok(stats) => return Ok(stats),
-            Err(inputs) => inputs,
-        };
+    let (input, targets) = match host::overlap::<B, burn::backend::NdArray<f32>, D, K>(
+        input, targets, ncs, activation, p,
+    ) {
+        Ok(stats) => return Ok(stats),
+        Err(inputs) => inputs,
+    };
     #[cfg(feature = "flex")]
     let (input, targets) =
-        match host::overlap::<B, burn::backend::Flex>(input, targets, activation, p) {
+        match host::overlap::<B, burn::backend::Flex, D, K>(input, targets, ncs, activation, p) {
             Ok(stats) => return Ok(stats),
             Err(inputs) => inputs,
         };
-    let _ = (activation, p);
+    let _ = (ncs, activation, p);
     Err((input, targets))
 }
 
@@ -175,25 +180,26 @@ mod host {
         <Autodiff<I> as AutodiffBackend>::from_inner(primitive)
     }
 
-    pub(super) fn class_losses<B: Backend, I: HostBackend>(
-        logits: Tensor<B, 3>,
-        targets: Tensor<B, 2, Int>,
+    pub(super) fn class_losses<B: Backend, I: HostBackend, const D: usize, const K: usize>(
+        logits: Tensor<B, D>,
+        targets: Tensor<B, K, Int>,
         weight: Option<&Tensor<B, 1>>,
         spec: &ClassLossSpec,
-    ) -> Result<ClassLosses<B>, ClassInputs<B>> {
+    ) -> Result<ClassLosses<B>, ClassInputs<B, D, K>> {
         let weight = match weight {
             None => Some(None),
             Some(w) if w.is_require_grad() => None,
             Some(w) => host_float::<B, I, 1>(w).map(|w| Some(floats::<I>(w.inner()).into_owned())),
         };
         let (Some(x), Some(t), Some(weight)) = (
-            host_float::<B, I, 3>(&logits),
-            host_int::<B, I, 2>(&targets),
+            host_float::<B, I, D>(&logits),
+            host_int::<B, I, K>(&targets),
             weight,
         ) else {
             return Err((logits, targets));
         };
-        let dims = logits.dims();
+        let shape = logits.dims().to_vec();
+        let dims = [shape[0], shape[1], shape[2..].iter().product()];
         let [n, _, s] = dims;
         let spec = Arc::new(ClassLossSpec {
             weight,
@@ -217,6 +223,7 @@ mod host {
                 logits: input.primitive.clone(),
                 targets: t.clone(),
                 dims,
+                shape,
                 spec: spec.clone(),
                 saved: Arc::new(forward.saved),
             };
@@ -246,6 +253,8 @@ mod host {
         logits: I::FloatTensorPrimitive,
         targets: I::IntTensorPrimitive,
         dims: [usize; 3],
+        /// The logits' own shape, the gradient's.
+        shape: Vec<usize>,
         spec: Arc<ClassLossSpec>,
         saved: Arc<softmax_ce::Saved>,
     }
@@ -263,7 +272,7 @@ mod host {
                     HostInts::I64(t) => softmax_ce::backward(&x, &t, dims, spec, saved, &upstream),
                     HostInts::I32(t) => softmax_ce::backward(&x, &t, dims, spec, saved, &upstream),
                 };
-                I::from_floats(grad, dims.to_vec(), &state.logits)
+                I::from_floats(grad, state.shape.clone(), &state.logits)
             });
         }
     }
@@ -298,25 +307,26 @@ mod host {
         };
     }
 
-    pub(super) fn overlap<B: Backend, I: HostBackend>(
-        input: Tensor<B, 3>,
-        targets: OverlapTargets<B>,
+    pub(super) fn overlap<B: Backend, I: HostBackend, const D: usize, const K: usize>(
+        input: Tensor<B, D>,
+        targets: OverlapTargets<B, D, K>,
+        ncs: [usize; 3],
         activation: Activation,
         p: f32,
-    ) -> Result<Tensor<B, 3>, OverlapInputs<B>> {
+    ) -> Result<Tensor<B, 3>, OverlapInputs<B, D, K>> {
         let stored = match &targets {
             OverlapTargets::Dense(y) if y.is_require_grad() => None,
             OverlapTargets::Dense(y) => {
-                host_float::<B, I, 3>(y).map(|y| StoredTargets::Dense(y.inner().clone()))
+                host_float::<B, I, D>(y).map(|y| StoredTargets::Dense(y.inner().clone()))
             }
-            OverlapTargets::Indices(t) => host_int::<B, I, 2>(t).map(StoredTargets::Indices),
+            OverlapTargets::Indices(t) => host_int::<B, I, K>(t).map(StoredTargets::Indices),
         };
-        let (Some(x), Some(stored)) = (host_float::<B, I, 3>(&input), stored) else {
+        let (Some(x), Some(stored)) = (host_float::<B, I, D>(&input), stored) else {
             return Err((input, targets));
         };
-        let dims = input.dims();
+        let input_shape = input.dims().to_vec();
         let spec = OverlapSpec {
-            dims,
+            dims: ncs,
             activation,
             power: Power::new(p),
         };
@@ -325,7 +335,7 @@ mod host {
             let xs = floats::<I>(x.inner());
             with_targets!(&stored, |t| overlap::forward(&xs, t, spec))
         };
-        let stats = I::from_floats(stats, vec![dims[0], 3, dims[1]], x.inner());
+        let stats = I::from_floats(stats, vec![ncs[0], 3, ncs[1]], x.inner());
         let tracked = |stats| {
             let OnHost::Tracked(input) = &x else {
                 unreachable!("only called for tracked inputs")
@@ -333,6 +343,7 @@ mod host {
             let state = OverlapState::<I> {
                 input: input.primitive.clone(),
                 targets: stored.clone(),
+                shape: input_shape.clone(),
                 spec,
             };
             match Backward::<I, 1>::prepare::<NoCheckpointing>(
@@ -356,6 +367,8 @@ mod host {
     struct OverlapState<I: HostBackend> {
         input: I::FloatTensorPrimitive,
         targets: StoredTargets<I>,
+        /// The input's own shape, the gradient's.
+        shape: Vec<usize>,
         spec: OverlapSpec,
     }
 
@@ -370,7 +383,7 @@ mod host {
                 let grad = with_targets!(&state.targets, |t| overlap::backward(
                     &x, t, state.spec, &upstream
                 ));
-                I::from_floats(grad, state.spec.dims.to_vec(), &state.input)
+                I::from_floats(grad, state.shape.clone(), &state.input)
             });
         }
     }

@@ -13,7 +13,9 @@
 //!
 //! A pixel whose target is `ignore_index` or outside `[0, C)` has loss, weight and gradient `0`.
 //! Both passes run the tiles and blocks of [`super::blocks`] over rayon's threads; `S = 1`
-//! (`[N, C]` logits) runs along the contiguous class rows instead.
+//! (`[N, C]` logits) runs along the contiguous class rows instead. The forward pass keeps two
+//! floats per pixel for the backward pass (`ln Σ e^(x − m)` and the coefficient); the backward
+//! pass recomputes `m` from the tile it reads anyway.
 
 use rayon::prelude::*;
 
@@ -31,9 +33,7 @@ impl<T: Copy + Into<i64> + Send + Sync> Target for T {}
 /// Per pixel, `[N·S]` each: what the backward pass needs besides the logits and targets.
 #[derive(Debug)]
 pub(crate) struct Saved {
-    /// `m = max_c x_c`.
-    pub max: Vec<f32>,
-    /// `ln Σ_c e^(x_c − m)`.
+    /// `ln Σ_c e^(x_c − m)` with `m = max_c x_c`.
     pub log_sum: Vec<f32>,
     /// The coefficient of `(p_c − δ_cy)` in `∂L/∂x_c`.
     pub coef: Vec<f32>,
@@ -50,29 +50,51 @@ pub(crate) struct ClassForward {
     pub first_bad: Option<i64>,
 }
 
-impl ClassLossSpec {
-    fn weight_of(&self, class: usize) -> f32 {
-        self.weight.as_ref().map_or(1.0, |w| w[class])
+/// The spec with everything per-class or constant worked out once.
+struct Prepared {
+    classes: usize,
+    ignore_index: i64,
+    /// `w_c` (`1` without weights).
+    weights: Vec<f32>,
+    /// `1 − ε`, `ε/C` and `W = Σ_c w_c` (cross-entropy; `ε = 0` for focal).
+    keep: f32,
+    eps_c: f32,
+    total_weight: f32,
+    /// `Some(γ)` for focal with `γ > 0`.
+    focal: Option<Power>,
+    /// Focal: the denominator is `1`, not `w_y`.
+    unweighted_mean: bool,
+}
+
+impl Prepared {
+    fn new(spec: &ClassLossSpec) -> Self {
+        let c = spec.num_classes;
+        let weights = spec.weight.clone().unwrap_or_else(|| vec![1.0; c]);
+        let total_weight = weights.iter().sum();
+        let (eps, focal, unweighted_mean) = match spec.kind {
+            ClassLossKind::CrossEntropy { label_smoothing } => (label_smoothing, None, false),
+            ClassLossKind::Focal { gamma } => (0.0, (gamma > 0.0).then(|| Power::new(gamma)), true),
+        };
+        Self {
+            classes: c,
+            ignore_index: spec.ignore_index,
+            weights,
+            keep: 1.0 - eps,
+            eps_c: eps / c as f32,
+            total_weight,
+            focal,
+            unweighted_mean,
+        }
     }
 
-    /// `ε/C` and `W = Σ_c w_c` of the smoothing term (`0` without smoothing).
-    fn smoothing(&self) -> (f32, f32) {
-        match self.kind {
-            ClassLossKind::CrossEntropy { label_smoothing } if label_smoothing > 0.0 => {
-                let total = self
-                    .weight
-                    .as_ref()
-                    .map_or(self.num_classes as f32, |w| w.iter().sum());
-                (label_smoothing / self.num_classes as f32, total)
-            }
-            _ => (0.0, 0.0),
-        }
+    fn smoothing(&self) -> bool {
+        self.eps_c > 0.0
     }
 
     /// The class of a target, `None` if it does not count, and whether it is out of range.
     #[inline(always)]
     fn class_of(&self, target: i64) -> (Option<usize>, bool) {
-        let in_range = (0..self.num_classes as i64).contains(&target);
+        let in_range = (0..self.classes as i64).contains(&target);
         let ignored = target == self.ignore_index;
         match (in_range, ignored) {
             (true, false) => (Some(target as usize), false),
@@ -85,18 +107,22 @@ impl ClassLossSpec {
     /// the smoothing sum `Σ_c w_c·(−log p_c)`.
     #[inline(always)]
     fn finish(&self, y: usize, log_p: f32, smooth: f32) -> (f32, f32, f32) {
-        let w = self.weight_of(y);
-        match self.kind {
-            ClassLossKind::CrossEntropy { label_smoothing } => {
-                let (eps_c, _) = self.smoothing();
-                let keep = 1.0 - label_smoothing;
-                (keep * w * -log_p + eps_c * smooth, w, keep * w)
-            }
-            ClassLossKind::Focal { gamma: 0.0 } => (w * -log_p, 1.0, w),
-            ClassLossKind::Focal { gamma } => {
+        let w = self.weights[y];
+        let denominator = if self.unweighted_mean { 1.0 } else { w };
+        match self.focal {
+            None => (
+                self.keep * w * -log_p + self.eps_c * smooth,
+                denominator,
+                self.keep * w,
+            ),
+            Some(power) => {
                 let p = exp(log_p);
-                let (q_pow, slope) = Power::new(gamma).value_and_slope(1.0 - p);
-                (w * q_pow * -log_p, 1.0, w * (q_pow - slope * p * log_p))
+                let (q_pow, slope) = power.value_and_slope(1.0 - p);
+                (
+                    w * q_pow * -log_p,
+                    denominator,
+                    w * (q_pow - slope * p * log_p),
+                )
             }
         }
     }
@@ -111,87 +137,104 @@ pub(crate) fn forward<T: Target>(
 ) -> ClassForward {
     debug_assert_eq!(x.len(), n * c * s);
     debug_assert_eq!(targets.len(), n * s);
+    let k = Prepared::new(spec);
     let mut losses = vec![0.0; n * s];
     let mut denominators = vec![0.0; n * s];
-    let mut max = vec![0.0; n * s];
     let mut log_sum = vec![0.0; n * s];
     let mut coef = vec![0.0; n * s];
-    let stats = |(sample, s0, mut out): (usize, usize, Vec<&mut [f32]>)| {
+    // Each task: its pixels' outputs, returning its first out-of-range target.
+    let stats = |(sample, s0, mut out): (usize, usize, Vec<&mut [f32]>)| -> Option<i64> {
+        let mut first_bad = None;
         for (t0, len) in tiles(out[0].len()) {
             let base = sample * c * s + s0 + t0;
             let row = |class: usize| &x[base + class * s..][..len];
-            let (m, ls, smooth) = tile_stats(row, c, len, spec);
+            let (m, ls, smooth) = tile_stats(row, c, len, &k);
+            out[2][t0..t0 + len].copy_from_slice(&ls[..len]);
             for j in 0..len {
-                let pixel = sample * s + s0 + t0 + j;
-                (out[2][t0 + j], out[3][t0 + j]) = (m[j], ls[j]);
-                if let (Some(y), _) = spec.class_of(targets[pixel].into()) {
-                    let (l, d, k) = spec.finish(y, (row(y)[j] - m[j]) - ls[j], smooth[j]);
-                    (out[0][t0 + j], out[1][t0 + j], out[4][t0 + j]) = (l, d, k);
+                let target = targets[sample * s + s0 + t0 + j].into();
+                match k.class_of(target) {
+                    (Some(y), _) => {
+                        let log_p = (row(y)[j] - m[j]) - ls[j];
+                        let (l, d, q) = k.finish(y, log_p, smooth[j]);
+                        (out[0][t0 + j], out[1][t0 + j], out[3][t0 + j]) = (l, d, q);
+                    }
+                    (None, true) => {
+                        first_bad.get_or_insert(target);
+                    }
+                    (None, false) => {}
                 }
             }
         }
+        first_bad
     };
-    if s == 1 {
-        let outputs = [
-            &mut losses[..],
-            &mut denominators,
-            &mut max,
-            &mut log_sum,
-            &mut coef,
-        ];
-        let chunks: Vec<Vec<&mut [f32]>> = transpose(outputs.map(|o| o.chunks_mut(ROWS)));
-        chunks
+    let first_bad = if s == 1 {
+        let outputs = [&mut losses[..], &mut denominators, &mut log_sum, &mut coef];
+        let rows = transpose(outputs.map(|o| o.chunks_mut(ROWS)));
+        let bad: Vec<Option<i64>> = rows
             .into_par_iter()
             .enumerate()
-            .for_each(|(chunk, mut out)| {
+            .map(|(chunk, mut out)| {
+                let mut first_bad = None;
                 for r in 0..out[0].len() {
                     let sample = chunk * ROWS + r;
                     let logits = &x[sample * c..][..c];
-                    let (m, ls, smooth) = row_stats(logits, spec);
-                    (out[2][r], out[3][r]) = (m, ls);
-                    if let (Some(y), _) = spec.class_of(targets[sample].into()) {
-                        let (l, d, k) = spec.finish(y, (logits[y] - m) - ls, smooth);
-                        (out[0][r], out[1][r], out[4][r]) = (l, d, k);
+                    let (m, ls, smooth) = row_stats(logits, &k);
+                    out[2][r] = ls;
+                    let target = targets[sample].into();
+                    match k.class_of(target) {
+                        (Some(y), _) => {
+                            let (l, d, q) = k.finish(y, (logits[y] - m) - ls, smooth);
+                            (out[0][r], out[1][r], out[3][r]) = (l, d, q);
+                        }
+                        (None, true) => {
+                            first_bad.get_or_insert(target);
+                        }
+                        (None, false) => {}
                     }
                 }
-            });
+                first_bad
+            })
+            .collect();
+        bad.into_iter().flatten().next()
     } else {
-        let outputs = vec![
-            &mut losses[..],
-            &mut denominators,
-            &mut max,
-            &mut log_sum,
-            &mut coef,
-        ];
-        pixel_blocks(outputs, s).into_par_iter().for_each(stats);
-    }
-    let first_bad = targets
-        .par_iter()
-        .map(|&t| t.into())
-        .find_first(|&t| spec.class_of(t).1);
+        let outputs = vec![&mut losses[..], &mut denominators, &mut log_sum, &mut coef];
+        let bad: Vec<Option<i64>> = pixel_blocks(outputs, s)
+            .into_par_iter()
+            .map(stats)
+            .collect();
+        bad.into_iter().flatten().next()
+    };
     ClassForward {
         losses,
         denominators,
-        saved: Saved { max, log_sum, coef },
+        saved: Saved { log_sum, coef },
         first_bad,
     }
 }
 
-/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum `Σ_c w_c·(−log p_c)` (`0` without
-/// smoothing) of a tile whose class rows `row(c)` are contiguous runs of `len <= TILE` pixels.
+/// `m = max_c x_c` of each pixel of a tile whose class rows `row(c)` are contiguous runs of
+/// `len <= TILE` pixels.
 #[inline(always)]
-fn tile_stats<'a>(
-    row: impl Fn(usize) -> &'a [f32],
-    c: usize,
-    len: usize,
-    spec: &ClassLossSpec,
-) -> ([f32; TILE], [f32; TILE], [f32; TILE]) {
+fn tile_max<'a>(row: impl Fn(usize) -> &'a [f32], c: usize, len: usize) -> [f32; TILE] {
     let mut m = [f32::NEG_INFINITY; TILE];
     for class in 0..c {
         for (m, &v) in m[..len].iter_mut().zip(row(class)) {
             *m = m.max(v);
         }
     }
+    m
+}
+
+/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum `Σ_c w_c·(−log p_c)` (`0` without
+/// smoothing) of a tile.
+#[inline(always)]
+fn tile_stats<'a>(
+    row: impl Fn(usize) -> &'a [f32] + Copy,
+    c: usize,
+    len: usize,
+    k: &Prepared,
+) -> ([f32; TILE], [f32; TILE], [f32; TILE]) {
+    let m = tile_max(row, c, len);
     let mut sum = [0.0f32; TILE];
     for class in 0..c {
         for ((sum, &v), &m) in sum[..len].iter_mut().zip(row(class)).zip(&m) {
@@ -199,13 +242,13 @@ fn tile_stats<'a>(
         }
     }
     let mut ls = [0.0f32; TILE];
-    for j in 0..len {
-        ls[j] = ln(sum[j]);
+    for (ls, &sum) in ls[..len].iter_mut().zip(&sum) {
+        *ls = ln(sum);
     }
     let mut smooth = [0.0f32; TILE];
-    if spec.smoothing().0 > 0.0 {
+    if k.smoothing() {
         for class in 0..c {
-            let w = spec.weight_of(class);
+            let w = k.weights[class];
             for ((acc, &v), (&m, &ls)) in smooth[..len]
                 .iter_mut()
                 .zip(row(class))
@@ -218,32 +261,39 @@ fn tile_stats<'a>(
     (m, ls, smooth)
 }
 
-/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum of one contiguous row of class logits.
-fn row_stats(logits: &[f32], spec: &ClassLossSpec) -> (f32, f32, f32) {
+/// `max` of a contiguous row, in eight lanes the compiler vectorises.
+fn row_max(logits: &[f32]) -> f32 {
     const LANES: usize = 8;
     let mut m = [f32::NEG_INFINITY; LANES];
     let chunks = logits.chunks_exact(LANES);
     let tail = chunks.remainder();
-    for chunk in chunks.clone() {
-        for k in 0..LANES {
-            m[k] = m[k].max(chunk[k]);
+    for chunk in chunks {
+        for lane in 0..LANES {
+            m[lane] = m[lane].max(chunk[lane]);
         }
     }
-    let m = tail
-        .iter()
+    tail.iter()
         .chain(&m)
-        .fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        .fold(f32::NEG_INFINITY, |a, &b| a.max(b))
+}
+
+/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum of one contiguous row of class logits.
+fn row_stats(logits: &[f32], k: &Prepared) -> (f32, f32, f32) {
+    const LANES: usize = 8;
+    let m = row_max(logits);
     let mut sum = [0.0f32; LANES];
+    let chunks = logits.chunks_exact(LANES);
+    let tail = chunks.remainder();
     for chunk in chunks {
-        for k in 0..LANES {
-            sum[k] += exp(chunk[k] - m);
+        for lane in 0..LANES {
+            sum[lane] += exp(chunk[lane] - m);
         }
     }
     let sum: f32 = sum.iter().sum::<f32>() + tail.iter().map(|&v| exp(v - m)).sum::<f32>();
     let ls = ln(sum);
-    let smooth = if spec.smoothing().0 > 0.0 {
-        (logits.iter().enumerate())
-            .map(|(class, &v)| spec.weight_of(class) * ((m - v) + ls))
+    let smooth = if k.smoothing() {
+        (logits.iter().zip(&k.weights))
+            .map(|(&v, &w)| w * ((m - v) + ls))
             .sum()
     } else {
         0.0
@@ -276,15 +326,15 @@ pub(crate) fn backward<T: Target>(
     saved: &Saved,
     upstream: &[f32],
 ) -> Vec<f32> {
-    let (eps_c, total_weight) = spec.smoothing();
+    let k = Prepared::new(spec);
     let mut grad = vec![0.0f32; n * c * s];
     // Per pixel: `a = g·coef` (times `p_c − δ_cy`) and `b = g·ε/C` (times `W·p_c − w_c`).
     let coefficients = |pixel: usize| -> (f32, f32, Option<usize>) {
-        let (y, _) = spec.class_of(targets[pixel].into());
+        let (y, _) = k.class_of(targets[pixel].into());
         let g = upstream[pixel];
         (
             g * saved.coef[pixel],
-            if y.is_some() { g * eps_c } else { 0.0 },
+            if y.is_some() { g * k.eps_c } else { 0.0 },
             y,
         )
     };
@@ -296,9 +346,10 @@ pub(crate) fn backward<T: Target>(
                     let sample = chunk * ROWS + r;
                     let (a, b, y) = coefficients(sample);
                     let logits = &x[sample * c..][..c];
-                    for (class, (dx, &v)) in out.iter_mut().zip(logits).enumerate() {
-                        let p = exp((v - saved.max[sample]) - saved.log_sum[sample]);
-                        *dx = a * p + b * (total_weight * p - spec.weight_of(class));
+                    let (m, ls) = (row_max(logits), saved.log_sum[sample]);
+                    for ((dx, &v), &w) in out.iter_mut().zip(logits).zip(&k.weights) {
+                        let p = exp((v - m) - ls);
+                        *dx = a * p + b * (k.total_weight * p - w);
                     }
                     if let Some(y) = y {
                         out[y] -= a;
@@ -312,25 +363,26 @@ pub(crate) fn backward<T: Target>(
         .for_each(|(sample, s0, mut runs)| {
             for (t0, len) in tiles(runs[0].len()) {
                 let pixel0 = sample * s + s0 + t0;
+                let base = sample * c * s + s0 + t0;
+                let row = |class: usize| &x[base + class * s..][..len];
+                let m = tile_max(row, c, len);
+                let ls = &saved.log_sum[pixel0..][..len];
                 let mut a = [0.0f32; TILE];
                 let mut b = [0.0f32; TILE];
                 let mut y = [None; TILE];
                 for j in 0..len {
                     (a[j], b[j], y[j]) = coefficients(pixel0 + j);
                 }
-                let m = &saved.max[pixel0..][..len];
-                let ls = &saved.log_sum[pixel0..][..len];
                 for (class, run) in runs.iter_mut().enumerate() {
-                    let w = spec.weight_of(class);
-                    let logits = &x[sample * c * s + class * s + s0 + t0..][..len];
+                    let w = k.weights[class];
                     for (((out, &v), (&m, &ls)), (&a, &b)) in run[t0..t0 + len]
                         .iter_mut()
-                        .zip(logits)
+                        .zip(row(class))
                         .zip(m.iter().zip(ls))
                         .zip(a.iter().zip(&b))
                     {
                         let p = exp((v - m) - ls);
-                        *out = a * p + b * (total_weight * p - w);
+                        *out = a * p + b * (k.total_weight * p - w);
                     }
                 }
                 for j in 0..len {
