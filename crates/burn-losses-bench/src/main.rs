@@ -5,10 +5,13 @@
 //! cargo run --release -p burn-losses-bench --no-default-features --features flex   # flex, CPU
 //! cargo run --release -p burn-losses-bench --no-default-features --features wgpu   # wgpu, GPU
 //! cargo run --release -p burn-losses-bench -- 4 8 64 64 5                    # N C H W iterations
+//! cargo run --release -p burn-losses-bench -- workloads 5                     # see workloads.rs
 //! ```
 //!
 //! Each loss runs once to warm up, then `iterations` times; the table gives the median and
 //! the fastest run, each timed from building the inputs' graph to a synchronised backward pass.
+
+mod workloads;
 
 use std::time::{Duration, Instant};
 
@@ -79,6 +82,13 @@ fn forward_backward<B: AutodiffBackend, const D: usize>(
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("workloads") {
+        let iterations = std::env::args()
+            .nth(2)
+            .map_or(5, |a| a.parse().expect("iterations"));
+        workloads::run::<B>(BACKEND, iterations);
+        return;
+    }
     let args: Vec<usize> = std::env::args()
         .skip(1)
         .map(|a| a.parse().expect("arguments: N C H W [iterations]"))

@@ -19,8 +19,7 @@ const ROUND_MAGIC: f32 = 12_582_912.0;
 /// `e^x`.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
-    // `max`/`min` and two independent selects: the form the compiler vectorises best.
-    let xc = x.max(EXP_MIN).min(EXP_MAX);
+    let xc = x.clamp(EXP_MIN, EXP_MAX);
     let t = xc * std::f32::consts::LOG2_E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
     let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
