@@ -103,6 +103,31 @@ impl Prepared {
         }
     }
 
+    /// Loss, denominator and coefficient of a tile's pixels from `[log p_y, w_y, valid,
+    /// smoothing sum]` (`w_y = valid = 0` where the pixel does not count).
+    #[inline(always)]
+    fn finish_tile(&self, [log_p, w, v, smooth]: [&[f32]; 4], [loss, den, coef]: [&mut [f32]; 3]) {
+        let len = log_p.len();
+        let den_source = if self.unweighted_mean { v } else { w };
+        den.copy_from_slice(&den_source[..len]);
+        match self.focal {
+            None => {
+                for j in 0..len {
+                    loss[j] = self.keep * w[j] * -log_p[j] + self.eps_c * v[j] * smooth[j];
+                    coef[j] = self.keep * w[j];
+                }
+            }
+            Some(power) => {
+                for j in 0..len {
+                    let p = exp(log_p[j]);
+                    let (q_pow, slope) = power.value_and_slope(1.0 - p);
+                    loss[j] = w[j] * q_pow * -log_p[j];
+                    coef[j] = w[j] * (q_pow - slope * p * log_p[j]);
+                }
+            }
+        }
+    }
+
     /// `(loss, denominator, coefficient)` of a counting pixel of class `y` from `log p_y` and
     /// the smoothing sum `Σ_c w_c·(−log p_c)`.
     #[inline(always)]
@@ -150,20 +175,32 @@ pub(crate) fn forward<T: Target>(
             let row = |class: usize| &x[base + class * s..][..len];
             let (m, ls, smooth) = tile_stats(row, c, len, &k);
             out[2][t0..t0 + len].copy_from_slice(&ls[..len]);
+            // The target's logit and weight, and the pixel's validity (a pixel that does not
+            // count takes `x_y = m`, `w = v = 0`); the rest runs on whole tiles.
+            let (mut x_y, mut w, mut v) = (m, [0.0f32; TILE], [0.0f32; TILE]);
             for j in 0..len {
                 let target = targets[sample * s + s0 + t0 + j].into();
                 match k.class_of(target) {
-                    (Some(y), _) => {
-                        let log_p = (row(y)[j] - m[j]) - ls[j];
-                        let (l, d, q) = k.finish(y, log_p, smooth[j]);
-                        (out[0][t0 + j], out[1][t0 + j], out[3][t0 + j]) = (l, d, q);
-                    }
+                    (Some(y), _) => (x_y[j], w[j], v[j]) = (row(y)[j], k.weights[y], 1.0),
                     (None, true) => {
                         first_bad.get_or_insert(target);
                     }
                     (None, false) => {}
                 }
             }
+            let mut log_p = [0.0f32; TILE];
+            for j in 0..len {
+                log_p[j] = (x_y[j] - m[j]) - ls[j];
+            }
+            let [loss, den, _, coef] = &mut out[..] else {
+                unreachable!("four outputs")
+            };
+            let outputs = [
+                &mut loss[t0..t0 + len],
+                &mut den[t0..t0 + len],
+                &mut coef[t0..t0 + len],
+            ];
+            k.finish_tile([&log_p[..len], &w, &v, &smooth], outputs);
         }
         first_bad
     };

@@ -1,0 +1,256 @@
+//! `loss-bench workloads`: the fused kernels against the generic path, burn-nn's
+//! `CrossEntropyLoss` and PyTorch on the workloads of the fused-kernel issue, with the peak
+//! memory of a forward + backward pass.
+//!
+//! - **fused / generic**: the same loss with `burn_losses::fused` on and off.
+//! - **burn-nn**: `burn::nn::loss::CrossEntropyLoss` on class-last logits, the permute to
+//!   class-last included (what a user of it has to do with `[N, C, H, W]` logits).
+//! - **PyTorch**: `bench/torch_reference.py` run by `$TORCH_PYTHON` (default `python3`) in the
+//!   same run, when that Python has torch and MONAI; `–` otherwise.
+//! - **peak / logits**: the most resident memory the fused forward + backward pass adds
+//!   (Linux's `VmHWM` after resetting it), over the logits' size. It is measured in a child
+//!   process whose glibc malloc returns every block over 64 KiB to the system at once, so that
+//!   resident memory follows live allocations; the timings run with the allocator's defaults,
+//!   as PyTorch's do.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use burn::prelude::*;
+use burn::tensor::Distribution;
+use burn::tensor::backend::AutodiffBackend;
+use burn_losses::{
+    Activation, BinaryDiceLossConfig, CrossEntropyLossConfig, DiceLossConfig, FocalLossConfig,
+};
+
+/// glibc's malloc setting that makes `VmHWM` track live allocations (see the module docs).
+const MMAP_THRESHOLD: (&str, &str) = ("MALLOC_MMAP_THRESHOLD_", "65536");
+/// Set in the child process that measures memory.
+const MEMORY_CHILD: &str = "LOSS_BENCH_MEMORY_CHILD";
+
+/// One workload: its name (as `bench/torch_reference.py` prints it), and a step per column.
+struct Workload<'a> {
+    name: String,
+    logits_bytes: usize,
+    loss: Box<dyn Fn() + 'a>,
+    burn_nn: Option<Box<dyn Fn() + 'a>>,
+}
+
+/// Runs the workloads and prints the table (in the memory child: each workload's peak).
+pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize) {
+    let device = Default::default();
+    B::seed(&device, 0);
+    if std::env::var_os(MEMORY_CHILD).is_some() {
+        for workload in workloads::<B>(&device) {
+            (workload.loss)(); // warm-up: first-use allocations are not the loss's
+            if let Some(peak) = peak_bytes(&*workload.loss) {
+                let ratio = peak as f64 / workload.logits_bytes as f64;
+                println!("{}\t{ratio}", workload.name);
+            }
+        }
+        return;
+    }
+    let peaks = memory_child();
+    let torch = torch_reference(iterations);
+    println!(
+        "forward + backward, median of {iterations} runs, backend {backend}, {} threads",
+        threads()
+    );
+    println!(
+        "| workload | fused ms | generic ms | burn-nn ms | PyTorch ms | fused / PyTorch | peak / logits |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    for workload in workloads::<B>(&device) {
+        let ms = |step: &dyn Fn(), fused: bool| {
+            burn_losses::fused::set_enabled(fused);
+            let runs = time::<B>(&device, iterations, step);
+            burn_losses::fused::set_enabled(true);
+            runs[runs.len() / 2].as_secs_f64() * 1e3
+        };
+        let fused = ms(&workload.loss, true);
+        let generic = ms(&workload.loss, false);
+        let burn_nn = workload.burn_nn.as_ref().map(|step| ms(step, true));
+        let reference = torch.get(&workload.name).copied();
+        let cell = |v: Option<f64>, digits: usize| {
+            v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
+        };
+        println!(
+            "| {} | {fused:.1} | {generic:.1} | {} | {} | {} | {} |",
+            workload.name,
+            cell(burn_nn, 1),
+            cell(reference, 1),
+            cell(reference.map(|r| fused / r), 2),
+            cell(peaks.get(&workload.name).copied(), 2),
+        );
+    }
+}
+
+fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<'static>> {
+    let big = [16, 8, 256, 256];
+    let ce = CrossEntropyLossConfig::new().init::<B>(device);
+    let focal = FocalLossConfig::new(8).init::<B>(device);
+    let dice = DiceLossConfig::new().init::<B>(device);
+    let binary_dice = BinaryDiceLossConfig::new()
+        .with_activation(Activation::Sigmoid)
+        .init::<B>(device);
+    let nn_ce = burn::nn::loss::CrossEntropyLossConfig::new().init::<B>(device);
+    let mut out = Vec::new();
+    let image = |shape: [usize; 4], name: &str, kind: u8| {
+        let [n, c, h, w] = shape;
+        let logits = Tensor::<B, 4>::random(shape, Distribution::Normal(0.0, 2.0), device);
+        let labels = Tensor::<B, 3>::random(
+            [n, h, w],
+            Distribution::Uniform(0.0, c.max(2) as f64),
+            device,
+        )
+        .int()
+        .clamp(0, c.max(2) as i64 - 1);
+        let (ce, focal, dice, binary_dice, nn_ce) = (
+            ce.clone(),
+            focal.clone(),
+            dice.clone(),
+            binary_dice.clone(),
+            nn_ce.clone(),
+        );
+        let logits_nn = logits.clone();
+        let labels_nn = labels.clone();
+        let loss: Box<dyn Fn()> = match kind {
+            0 => Box::new(move || step(&logits, |x| ce.forward(x, labels.clone()))),
+            1 => Box::new(move || step(&logits, |x| focal.forward(x, labels.clone()))),
+            2 => Box::new(move || step(&logits, |x| dice.forward_indices(x, labels.clone()))),
+            _ => {
+                let mask = labels.clone().float().reshape([n, 1, h, w]);
+                Box::new(move || step(&logits, |x| binary_dice.forward(x, mask.clone())))
+            }
+        };
+        let burn_nn: Option<Box<dyn Fn()>> = (kind == 0).then(|| -> Box<dyn Fn()> {
+            Box::new(move || {
+                step(&logits_nn, |x| {
+                    let x: Tensor<B, 2> = x.permute([0, 2, 3, 1]).reshape([n * h * w, c]);
+                    nn_ce.forward(x, labels_nn.clone().reshape([n * h * w]))
+                })
+            })
+        });
+        Workload {
+            name: format!("{name} [{n}, {c}, {h}, {w}]"),
+            logits_bytes: n * c * h * w * 4,
+            loss,
+            burn_nn,
+        }
+    };
+    out.push(image(big, "cross-entropy", 0));
+    out.push(image(big, "focal", 1));
+    out.push(image(big, "dice, index targets", 2));
+    out.push(image([16, 1, 256, 256], "binary dice", 3));
+    out.push(image([8, 4, 128, 128], "cross-entropy", 0));
+    let (n, c) = (4096, 1000);
+    let logits = Tensor::<B, 2>::random([n, c], Distribution::Normal(0.0, 2.0), device);
+    let labels = Tensor::<B, 1>::random([n], Distribution::Uniform(0.0, c as f64), device)
+        .int()
+        .clamp(0, c as i64 - 1);
+    let (logits_nn, labels_nn) = (logits.clone(), labels.clone());
+    out.push(Workload {
+        name: format!("cross-entropy [{n}, {c}]"),
+        logits_bytes: n * c * 4,
+        loss: Box::new(move || step(&logits, |x| ce.forward(x, labels.clone()))),
+        burn_nn: Some(Box::new(move || {
+            step(&logits_nn, |x| nn_ce.forward(x, labels_nn.clone()))
+        })),
+    });
+    out
+}
+
+/// One forward + backward pass to fresh leaf logits.
+fn step<B: AutodiffBackend, const D: usize>(
+    logits: &Tensor<B, D>,
+    loss: impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
+) {
+    let x = logits.clone().detach().require_grad();
+    let grads = loss(x.clone()).backward();
+    drop(x.grad(&grads).expect("a gradient"));
+}
+
+/// One warm-up run, then `iterations` timed runs, sorted.
+fn time<B: AutodiffBackend>(
+    device: &B::Device,
+    iterations: usize,
+    step: &dyn Fn(),
+) -> Vec<Duration> {
+    step();
+    B::sync(device).expect("device sync");
+    let mut runs: Vec<Duration> = (0..iterations.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            step();
+            B::sync(device).expect("device sync");
+            start.elapsed()
+        })
+        .collect();
+    runs.sort();
+    runs
+}
+
+/// The resident memory one run of `step` adds at its peak (Linux only).
+fn peak_bytes(step: &dyn Fn()) -> Option<u64> {
+    let status = |key: &str| -> Option<u64> {
+        let text = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = text.lines().find(|l| l.starts_with(key))?;
+        let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kb * 1024)
+    };
+    std::fs::write("/proc/self/clear_refs", "5").ok()?; // resets VmHWM to VmRSS
+    let before = status("VmRSS:")?;
+    step();
+    Some(status("VmHWM:")?.saturating_sub(before))
+}
+
+/// Each workload's peak over logits, from a child process set up for it (see the module docs).
+fn memory_child() -> HashMap<String, f64> {
+    let output = Command::new(std::env::current_exe().expect("the bench's path"))
+        .args(std::env::args().skip(1))
+        .env(MEMORY_CHILD, "1")
+        .env(MMAP_THRESHOLD.0, MMAP_THRESHOLD.1)
+        .output();
+    match output {
+        Ok(out) if out.status.success() => parse_lines(&out.stdout),
+        _ => HashMap::new(),
+    }
+}
+
+/// `name<TAB>number` lines.
+fn parse_lines(stdout: &[u8]) -> HashMap<String, f64> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|line| {
+            let (name, value) = line.split_once('\t')?;
+            Some((name.to_string(), value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn threads() -> String {
+    std::thread::available_parallelism().map_or("?".into(), |n| n.to_string())
+}
+
+/// PyTorch's medians by workload name, from `bench/torch_reference.py`; empty without torch.
+fn torch_reference(iterations: usize) -> HashMap<String, f64> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../bench/torch_reference.py"
+    );
+    let python = std::env::var("TORCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let output = Command::new(&python)
+        .args([script, &iterations.to_string(), &threads.to_string()])
+        .output();
+    match output {
+        Ok(out) if out.status.success() => parse_lines(&out.stdout),
+        _ => {
+            eprintln!(
+                "no PyTorch column: `{python} {script}` did not run (set TORCH_PYTHON to a Python with torch and MONAI)"
+            );
+            HashMap::new()
+        }
+    }
+}
