@@ -121,6 +121,33 @@ impl Power {
     }
 }
 
+/// `Σ_{j < len} f(j)` in eight interleaved partial sums: a form the compiler vectorises, where
+/// a single running sum must stay in order.
+#[inline(always)]
+pub(crate) fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f32 {
+    const LANES: usize = 8;
+    let mut lanes = [0.0f32; LANES];
+    let full = len / LANES * LANES;
+    for j0 in (0..full).step_by(LANES) {
+        for (lane, acc) in lanes.iter_mut().enumerate() {
+            *acc += f(j0 + lane);
+        }
+    }
+    lanes.iter().sum::<f32>() + (full..len).map(f).sum::<f32>()
+}
+
+impl Power {
+    /// `Σ_{j < len} x(j)^p`, with the power's case chosen once for the whole sum.
+    #[inline(always)]
+    pub fn sum(self, len: usize, x: impl Fn(usize) -> f32) -> f32 {
+        match self {
+            Self::One => lane_sum(len, x),
+            Self::Two => lane_sum(len, |j| x(j) * x(j)),
+            Self::Other(_) => lane_sum(len, |j| self.value_and_slope(x(j)).0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,6 +187,16 @@ mod tests {
         assert_eq!(sigmoid(1e4), 1.0);
         assert_eq!(sigmoid(-1e4), 0.0);
         assert!((sigmoid(0.3) - 1.0 / (1.0 + (-0.3f32).exp())).abs() < 1e-7);
+    }
+
+    #[test]
+    fn lane_sums_add_every_term() {
+        for len in [0, 1, 7, 8, 9, 64] {
+            let expected: f32 = (0..len).map(|j| j as f32).sum();
+            assert_eq!(lane_sum(len, |j| j as f32), expected, "len {len}");
+            let squares: f32 = (0..len).map(|j| (j * j) as f32).sum();
+            assert_eq!(Power::Two.sum(len, |j| j as f32), squares, "len {len}");
+        }
     }
 
     #[test]

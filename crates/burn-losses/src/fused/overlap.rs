@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::blocks::{TILE, class_row_blocks, tiles};
-use super::fast_math::{Power, exp, sigmoid};
+use super::fast_math::{Power, exp, lane_sum, sigmoid};
 use super::softmax_ce::Target;
 use crate::Activation;
 
@@ -142,17 +142,18 @@ pub(crate) fn forward<T: Target>(
                 spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
                 for class in 0..c {
                     let a = &tile.a[class * TILE..][..len];
-                    let (mut i, mut p, mut t) = (0.0f32, 0.0f32, 0.0f32);
-                    for (&a, &v) in a.iter().zip(&tile.valid) {
-                        p += spec.power.value_and_slope(a * v).0;
-                    }
-                    if let HostTargets::Dense(y) = targets {
-                        let y = &y[sample * c * s + class * s + s0 + t0..][..len];
-                        for (&a, &y) in a.iter().zip(y) {
-                            i += a * y;
-                            t += spec.power.value_and_slope(y).0;
+                    let v = &tile.valid;
+                    let p = spec.power.sum(len, |j| a[j] * v[j]);
+                    let (i, t) = match targets {
+                        HostTargets::Dense(y) => {
+                            let y = &y[sample * c * s + class * s + s0 + t0..][..len];
+                            (
+                                lane_sum(len, |j| a[j] * y[j]),
+                                spec.power.sum(len, |j| y[j]),
+                            )
                         }
-                    }
+                        HostTargets::Indices(_) => (0.0, 0.0), // added per pixel below
+                    };
                     sums[class] += i as f64;
                     sums[c + class] += p as f64;
                     sums[2 * c + class] += t as f64;
