@@ -1,11 +1,9 @@
 use burn::config::Config;
 use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
-use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::pointwise::{soft_cross_entropy, softmax_losses};
-use crate::functional::targets::to_ncs;
+use crate::functional::pointwise::{soft_softmax_losses, softmax_losses};
 use crate::fused::ClassLossKind;
 use crate::reduction::{reduce, reduce_unweighted};
 use crate::{LossConfigError, Reduction, checks};
@@ -211,7 +209,7 @@ impl<B: Backend> CrossEntropyLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, D>,
     ) -> Tensor<B, 1> {
-        let losses = self.prob_losses(logits, targets).flatten::<1>(0, 2);
+        let losses = self.prob_losses(logits, targets);
         reduce_unweighted(losses, self.reduction)
     }
 
@@ -238,28 +236,22 @@ impl<B: Backend> CrossEntropyLoss<B> {
         self.prob_losses(logits, targets).reshape(shape)
     }
 
-    /// The per-element losses `[N, 1, S]` against probability targets.
+    /// The per-element losses `[N·S]` against probability targets.
     fn prob_losses<const D: usize>(
         &self,
         logits: Tensor<B, D>,
         targets: Tensor<B, D>,
-    ) -> Tensor<B, 3> {
+    ) -> Tensor<B, 1> {
         let dims = logits.dims();
         checks::same_shapes(LOSS, ["logits", "targets"], &dims, &targets.dims(), 2);
         if let Some(weight) = &self.weight {
             let [len] = weight.dims();
             checks::class_count(LOSS, "weight", len, dims[1], &dims);
         }
-        let log_probs = log_softmax(to_ncs(logits), 1);
-        soft_cross_entropy(
-            log_probs,
-            to_ncs(targets),
-            self.weight.as_ref(),
-            self.label_smoothing,
-        )
+        soft_softmax_losses(logits, targets, self.weight.as_ref(), self.label_smoothing)
     }
 
-    /// The per-element losses `[N, 1, S]` and their weights `w[y]` in the mean (0 where
+    /// The per-element losses `[N·S]` and their weights `w[y]` in the mean (0 where
     /// ignored).
     fn element_losses<const D: usize, const K: usize>(
         &self,

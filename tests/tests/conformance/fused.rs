@@ -100,8 +100,9 @@ fn class_weights(classes: usize) -> Vec<f32> {
     (0..classes).map(|c| 0.5 + 0.25 * c as f32).collect()
 }
 
-/// Cross-entropy and focal losses: weights, `ignore_index` pixels, smoothing, every reduction,
-/// `gamma` 0, 0.5, 2; rank 2 (`[N, C]`), 3 and 4; logits of scale 3 and 1e4.
+/// Cross-entropy (class indices and probability targets) and focal losses: weights,
+/// `ignore_index` pixels, smoothing, every reduction, `gamma` 0, 0.5, 2; rank 2 (`[N, C]`), 3
+/// and 4; logits of scale 3 and 1e4.
 fn softmax_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
     let device = &ctx.device;
     for (k, shape) in SHAPES.iter().enumerate() {
@@ -131,6 +132,26 @@ fn softmax_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                     }
                     agree(ctx, &name, x3.clone(), |x| ce.forward(x, t2.clone()));
                     agree(ctx, &name, x2.clone(), |x| ce.forward(x, t1.clone()));
+                }
+                let soft3: Tensor<B, 3> = logits::<B, 3>(&[n, c, h * w], seed + 4, 2.0, device)
+                    .exp()
+                    .clamp_max(1.0);
+                let soft2: Tensor<B, 2> = logits::<B, 2>(&[n * h, c], seed + 5, 2.0, device)
+                    .exp()
+                    .clamp_max(1.0);
+                for smoothing in [0.0, 0.2] {
+                    let ce = CrossEntropyLossConfig::new()
+                        .with_weight(Some(class_weights(c)))
+                        .with_label_smoothing(smoothing)
+                        .with_reduction(reduction)
+                        .init::<B>(device);
+                    let name = format!("ce probabilities {reduction:?} smoothing {smoothing}");
+                    agree(ctx, &name, x3.clone(), |x| {
+                        ce.forward_probs(x, soft3.clone())
+                    });
+                    agree(ctx, &name, x2.clone(), |x| {
+                        ce.forward_probs(x, soft2.clone())
+                    });
                 }
                 for gamma in [0.0, 0.5, 2.0] {
                     let focal = FocalLossConfig::new(c)

@@ -140,6 +140,31 @@ pub(crate) fn bce_with_logits<B: Backend, const D: usize>(
     logits * targets.neg().add_scalar(1.0) + softplus_neg * positive_factor
 }
 
+/// Softmax cross-entropy of `[N, C, d1, .., dk]` logits against same-shape probability targets
+/// (smoothing `ε`, class weights): the per-element losses `[N·S]`. Takes the fused kernel where
+/// there is one for the backend (and the targets need no gradient), [`soft_cross_entropy`]
+/// otherwise. Shapes must have been checked by the caller.
+pub(crate) fn soft_softmax_losses<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    weight: Option<&Tensor<B, 1>>,
+    label_smoothing: f32,
+) -> Tensor<B, 1> {
+    let spec = ClassLossSpec {
+        num_classes: logits.dims()[1],
+        ignore_index: -1,
+        weight: None,
+        kind: ClassLossKind::CrossEntropy { label_smoothing },
+    };
+    match fused::soft_class_losses(logits, targets, weight, spec) {
+        Ok(losses) => losses,
+        Err((logits, targets)) => {
+            let log_probs = log_softmax(to_ncs(logits), 1);
+            soft_cross_entropy(log_probs, to_ncs(targets), weight, label_smoothing).flatten(0, 2)
+        }
+    }
+}
+
 /// Per-element cross-entropy with probability targets from `[N, C, S]` log-probabilities:
 /// `−Σ_c w_c·t'_c·log p_c` with `t' = t·(1 − ε) + ε/C` (PyTorch's probability-target
 /// `cross_entropy`); returns `[N, 1, S]`.

@@ -50,6 +50,36 @@ pub(crate) fn class_losses<B: Backend, const D: usize, const K: usize>(
     Err((logits, targets))
 }
 
+/// The softmax cross-entropy of `[N, C, d1, .., dk]` logits against same-shape probability
+/// targets, per element `[N·S]`, on the fused kernel, or the inputs back where there is none
+/// (or where the targets need a gradient).
+pub(crate) fn soft_class_losses<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    weight: Option<&Tensor<B, 1>>,
+    spec: ClassLossSpec,
+) -> Result<Tensor<B, 1>, (Tensor<B, D>, Tensor<B, D>)> {
+    if !super::is_enabled() {
+        return Err((logits, targets));
+    }
+    #[cfg(feature = "ndarray")]
+    let (logits, targets) = match host::soft_class_losses::<B, burn::backend::NdArray<f32>, D>(
+        logits, targets, weight, &spec,
+    ) {
+        Ok(losses) => return Ok(losses),
+        Err(inputs) => inputs,
+    };
+    #[cfg(feature = "flex")]
+    let (logits, targets) = match host::soft_class_losses::<B, burn::backend::Flex, D>(
+        logits, targets, weight, &spec,
+    ) {
+        Ok(losses) => return Ok(losses),
+        Err(inputs) => inputs,
+    };
+    let _ = (weight, spec);
+    Err((logits, targets))
+}
+
 /// The overlap statistics `[N, 3, C]` (`I`, `P`, `T` per sample) of inputs read as `ncs`
 /// (`[N, C, S]`, the same elements in the same order) on the fused kernel, or the inputs back
 /// where there is none.
@@ -180,21 +210,45 @@ mod host {
         <Autodiff<I> as AutodiffBackend>::from_inner(primitive)
     }
 
+    /// `output` registered as the result of `op` on `input`, with `state` for its backward.
+    fn register<I: HostBackend, O: Backward<I, 1>>(
+        op: O,
+        state: O::State,
+        input: &AutodiffFloat<I>,
+        output: I::FloatTensorPrimitive,
+    ) -> AutodiffFloat<I> {
+        match op
+            .prepare::<NoCheckpointing>([input.node.clone()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(state, output),
+            OpsKind::UnTracked(prep) => prep.finish(output),
+        }
+    }
+
+    /// The class weights as host values: `Some(None)` without weights, `None` where they
+    /// cannot be read or need a gradient (the generic path computes it).
+    fn host_weight<B: Backend, I: HostBackend>(
+        weight: Option<&Tensor<B, 1>>,
+    ) -> Option<Option<Vec<f32>>> {
+        match weight {
+            None => Some(None),
+            Some(w) if w.is_require_grad() => None,
+            Some(w) => host_float::<B, I, 1>(w).map(|w| Some(floats::<I>(w.inner()).into_owned())),
+        }
+    }
+
     pub(super) fn class_losses<B: Backend, I: HostBackend, const D: usize, const K: usize>(
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
         weight: Option<&Tensor<B, 1>>,
         spec: &ClassLossSpec,
     ) -> Result<ClassLosses<B>, ClassInputs<B, D, K>> {
-        let weight = match weight {
-            None => Some(None),
-            Some(w) if w.is_require_grad() => None,
-            Some(w) => host_float::<B, I, 1>(w).map(|w| Some(floats::<I>(w.inner()).into_owned())),
-        };
         let (Some(x), Some(t), Some(weight)) = (
             host_float::<B, I, D>(&logits),
             host_int::<B, I, K>(&targets),
-            weight,
+            host_weight::<B, I>(weight),
         ) else {
             return Err((logits, targets));
         };
@@ -221,22 +275,13 @@ mod host {
             };
             let state = ClassLossState::<I> {
                 logits: input.primitive.clone(),
-                targets: t.clone(),
+                targets: StoredClassTargets::Indices(t.clone()),
                 dims,
                 shape,
                 spec: spec.clone(),
                 saved: Arc::new(forward.saved),
             };
-            match Backward::<I, 1>::prepare::<NoCheckpointing>(
-                ClassLossBackward,
-                [input.node.clone()],
-            )
-            .compute_bound()
-            .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, losses),
-                OpsKind::UnTracked(prep) => prep.finish(losses),
-            }
+            register(ClassLossBackward, state, input, losses)
         };
         Ok(ClassLosses {
             losses: output::<B, I, 1>(losses, tracked, &x),
@@ -245,13 +290,62 @@ mod host {
         })
     }
 
+    pub(super) fn soft_class_losses<B: Backend, I: HostBackend, const D: usize>(
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+        weight: Option<&Tensor<B, 1>>,
+        spec: &ClassLossSpec,
+    ) -> Result<Tensor<B, 1>, (Tensor<B, D>, Tensor<B, D>)> {
+        let (Some(x), Some(t), Some(weight), false) = (
+            host_float::<B, I, D>(&logits),
+            host_float::<B, I, D>(&targets),
+            host_weight::<B, I>(weight),
+            targets.is_require_grad(),
+        ) else {
+            return Err((logits, targets));
+        };
+        let shape = logits.dims().to_vec();
+        let dims = [shape[0], shape[1], shape[2..].iter().product()];
+        let spec = Arc::new(ClassLossSpec {
+            weight,
+            ..spec.clone()
+        });
+        super::super::count_call();
+        let t = t.inner().clone();
+        let (losses, saved) =
+            softmax_ce::soft_forward(&floats::<I>(x.inner()), &floats::<I>(&t), dims, &spec);
+        let losses = I::from_floats(losses, vec![dims[0] * dims[2]], x.inner());
+        let tracked = |losses| {
+            let OnHost::Tracked(input) = &x else {
+                unreachable!("only called for tracked inputs")
+            };
+            let state = ClassLossState::<I> {
+                logits: input.primitive.clone(),
+                targets: StoredClassTargets::Probabilities(t.clone()),
+                dims,
+                shape,
+                spec: spec.clone(),
+                saved: Arc::new(saved),
+            };
+            register(ClassLossBackward, state, input, losses)
+        };
+        Ok(output::<B, I, 1>(losses, tracked, &x))
+    }
+
     #[derive(Debug)]
     struct ClassLossBackward;
+
+    /// Class-index or probability targets, kept for the backward pass.
+    #[derive(Debug, Clone)]
+    enum StoredClassTargets<I: HostBackend> {
+        Indices(I::IntTensorPrimitive),
+        Probabilities(I::FloatTensorPrimitive),
+    }
 
     #[derive(Debug, Clone)]
     struct ClassLossState<I: HostBackend> {
         logits: I::FloatTensorPrimitive,
-        targets: I::IntTensorPrimitive,
+        targets: StoredClassTargets<I>,
         dims: [usize; 3],
         /// The logits' own shape, the gradient's.
         shape: Vec<usize>,
@@ -268,9 +362,19 @@ mod host {
                 let upstream = floats::<I>(&upstream);
                 let x = floats::<I>(&state.logits);
                 let (dims, spec, saved) = (state.dims, &state.spec, &state.saved);
-                let grad = match ints::<I>(&state.targets) {
-                    HostInts::I64(t) => softmax_ce::backward(&x, &t, dims, spec, saved, &upstream),
-                    HostInts::I32(t) => softmax_ce::backward(&x, &t, dims, spec, saved, &upstream),
+                let grad = match &state.targets {
+                    StoredClassTargets::Indices(t) => match ints::<I>(t) {
+                        HostInts::I64(t) => {
+                            softmax_ce::backward(&x, &t, dims, spec, saved, &upstream)
+                        }
+                        HostInts::I32(t) => {
+                            softmax_ce::backward(&x, &t, dims, spec, saved, &upstream)
+                        }
+                    },
+                    StoredClassTargets::Probabilities(t) => {
+                        let t = floats::<I>(t);
+                        softmax_ce::soft_backward(&x, &t, dims, spec, saved, &upstream)
+                    }
                 };
                 I::from_floats(grad, state.shape.clone(), &state.logits)
             });
@@ -346,16 +450,7 @@ mod host {
                 shape: input_shape.clone(),
                 spec,
             };
-            match Backward::<I, 1>::prepare::<NoCheckpointing>(
-                OverlapBackward,
-                [input.node.clone()],
-            )
-            .compute_bound()
-            .stateful()
-            {
-                OpsKind::Tracked(prep) => prep.finish(state, stats),
-                OpsKind::UnTracked(prep) => prep.finish(stats),
-            }
+            register(OverlapBackward, state, input, stats)
         };
         Ok(output::<B, I, 3>(stats, tracked, &x))
     }

@@ -5,7 +5,8 @@
 //!
 //! - **softmax–cross-entropy statistics** ([`softmax_ce`]): one pass over `[N, C, S]` logits
 //!   gives each pixel's cross-entropy or focal loss and its weight in the mean; one pass writes
-//!   `∂L/∂x` (cross-entropy, label smoothing, class weights, `ignore_index`, focal);
+//!   `∂L/∂x` (cross-entropy against class indices or probability targets, label smoothing,
+//!   class weights, `ignore_index`, focal);
 //! - **class overlap statistics** ([`overlap`]): one pass gives `I = Σ a·y`, `P = Σ a^p` and
 //!   `T = Σ y^p` per sample and class after the activation; one pass writes `∂L/∂x` (every
 //!   Dice-family loss).
@@ -13,8 +14,8 @@
 //! They run where the backend is one the crate was compiled for — feature `ndarray`:
 //! `NdArray<f32>` (its default `i64` indices), feature `flex`: `Flex` — with or without
 //! `Autodiff` (a custom backward node). Every other backend, a float type other than f32, a
-//! quantized tensor, class weights that require a gradient, or dense targets that require one,
-//! take the generic tensor-op path, which stays the reference implementation.
+//! quantized tensor, class weights that require a gradient, or dense (probability, one-hot,
+//! soft) targets that require one, take the generic tensor-op path, which stays the reference implementation.
 //!
 //! **Why downcasting.** The loss modules stay generic over `B: Backend` with no new bound, so
 //! the dispatcher cannot ask the type system which backend it has. It moves the tensor
@@ -39,7 +40,7 @@ mod softmax_ce;
 
 use std::cell::Cell;
 
-pub(crate) use dispatch::{class_losses, overlap_statistics};
+pub(crate) use dispatch::{class_losses, overlap_statistics, soft_class_losses};
 
 /// The loss per pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]

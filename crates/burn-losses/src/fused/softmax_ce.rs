@@ -262,6 +262,27 @@ fn tile_max<'a>(row: impl Fn(usize) -> &'a [f32], c: usize, len: usize) -> [f32;
     m
 }
 
+/// `ln Σ_c e^(x_c − m)` of each pixel of a tile.
+#[inline(always)]
+fn tile_log_sum<'a>(
+    row: impl Fn(usize) -> &'a [f32],
+    c: usize,
+    len: usize,
+    m: &[f32; TILE],
+) -> [f32; TILE] {
+    let mut sum = [0.0f32; TILE];
+    for class in 0..c {
+        for ((sum, &v), &m) in sum[..len].iter_mut().zip(row(class)).zip(m) {
+            *sum += exp(v - m);
+        }
+    }
+    let mut ls = [0.0f32; TILE];
+    for (ls, &sum) in ls[..len].iter_mut().zip(&sum) {
+        *ls = ln(sum);
+    }
+    ls
+}
+
 /// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum `Σ_c w_c·(−log p_c)` (`0` without
 /// smoothing) of a tile.
 #[inline(always)]
@@ -272,16 +293,7 @@ fn tile_stats<'a>(
     k: &Prepared,
 ) -> ([f32; TILE], [f32; TILE], [f32; TILE]) {
     let m = tile_max(row, c, len);
-    let mut sum = [0.0f32; TILE];
-    for class in 0..c {
-        for ((sum, &v), &m) in sum[..len].iter_mut().zip(row(class)).zip(&m) {
-            *sum += exp(v - m);
-        }
-    }
-    let mut ls = [0.0f32; TILE];
-    for (ls, &sum) in ls[..len].iter_mut().zip(&sum) {
-        *ls = ln(sum);
-    }
+    let ls = tile_log_sum(row, c, len, &m);
     let mut smooth = [0.0f32; TILE];
     if k.smoothing() {
         for class in 0..c {
@@ -425,6 +437,121 @@ pub(crate) fn backward<T: Target>(
                 for j in 0..len {
                     if let Some(class) = y[j] {
                         runs[class][t0 + j] -= a[j];
+                    }
+                }
+            }
+        });
+    grad
+}
+
+/// The forward pass against probability targets `t` (`[N, C, S]`, same layout as `x`):
+/// per pixel `L = Σ_c w_c·t'_c·(−log p_c)` with `t' = (1 − ε)·t + ε/C`; the saved coefficient
+/// is `A = Σ_c w_c·t'_c`, so that `∂L/∂x_c = A·p_c − w_c·t'_c`.
+pub(crate) fn soft_forward(
+    x: &[f32],
+    t: &[f32],
+    [n, c, s]: [usize; 3],
+    spec: &ClassLossSpec,
+) -> (Vec<f32>, Saved) {
+    let k = Prepared::new(spec);
+    let mut losses = vec![0.0; n * s];
+    let mut log_sum = vec![0.0; n * s];
+    let mut coef = vec![0.0; n * s];
+    let block = |(sample, s0, mut out): (usize, usize, Vec<&mut [f32]>)| {
+        for (t0, len) in tiles(out[0].len()) {
+            let base = sample * c * s + s0 + t0;
+            let row = |class: usize| &x[base + class * s..][..len];
+            let target = |class: usize| &t[base + class * s..][..len];
+            let m = tile_max(row, c, len);
+            let ls = tile_log_sum(row, c, len, &m);
+            let (mut loss, mut a) = ([0.0f32; TILE], [0.0f32; TILE]);
+            for class in 0..c {
+                let w = k.weights[class];
+                for j in 0..len {
+                    let wt = w * (k.keep * target(class)[j] + k.eps_c);
+                    loss[j] += wt * ((m[j] - row(class)[j]) + ls[j]);
+                    a[j] += wt;
+                }
+            }
+            out[0][t0..t0 + len].copy_from_slice(&loss[..len]);
+            out[1][t0..t0 + len].copy_from_slice(&ls[..len]);
+            out[2][t0..t0 + len].copy_from_slice(&a[..len]);
+        }
+    };
+    if s == 1 {
+        losses
+            .par_chunks_mut(ROWS)
+            .zip(log_sum.par_chunks_mut(ROWS).zip(coef.par_chunks_mut(ROWS)))
+            .enumerate()
+            .for_each(|(chunk, (loss, (ls_out, a_out)))| {
+                for r in 0..loss.len() {
+                    let sample = chunk * ROWS + r;
+                    let (logits, target) = (&x[sample * c..][..c], &t[sample * c..][..c]);
+                    let (m, ls, _) = row_stats(logits, &k);
+                    let (mut l, mut a) = (0.0, 0.0);
+                    for ((&v, &y), &w) in logits.iter().zip(target).zip(&k.weights) {
+                        let wt = w * (k.keep * y + k.eps_c);
+                        l += wt * ((m - v) + ls);
+                        a += wt;
+                    }
+                    (loss[r], ls_out[r], a_out[r]) = (l, ls, a);
+                }
+            });
+    } else {
+        let outputs = vec![&mut losses[..], &mut log_sum, &mut coef];
+        pixel_blocks(outputs, s).into_par_iter().for_each(block);
+    }
+    (losses, Saved { log_sum, coef })
+}
+
+/// `∂L/∂x` of [`soft_forward`] from the upstream gradient `[N·S]`.
+pub(crate) fn soft_backward(
+    x: &[f32],
+    t: &[f32],
+    [n, c, s]: [usize; 3],
+    spec: &ClassLossSpec,
+    saved: &Saved,
+    upstream: &[f32],
+) -> Vec<f32> {
+    let k = Prepared::new(spec);
+    let mut grad = vec![0.0f32; n * c * s];
+    if s == 1 {
+        grad.par_chunks_mut(c * ROWS)
+            .enumerate()
+            .for_each(|(chunk, out)| {
+                for (r, out) in out.chunks_mut(c).enumerate() {
+                    let sample = chunk * ROWS + r;
+                    let (logits, target) = (&x[sample * c..][..c], &t[sample * c..][..c]);
+                    let (m, ls) = (row_max(logits), saved.log_sum[sample]);
+                    let (g, a) = (upstream[sample], saved.coef[sample]);
+                    for (((dx, &v), &y), &w) in
+                        out.iter_mut().zip(logits).zip(target).zip(&k.weights)
+                    {
+                        let p = exp((v - m) - ls);
+                        *dx = g * (a * p - w * (k.keep * y + k.eps_c));
+                    }
+                }
+            });
+        return grad;
+    }
+    class_row_blocks(&mut grad, c, s)
+        .into_par_iter()
+        .for_each(|(sample, s0, mut runs)| {
+            for (t0, len) in tiles(runs[0].len()) {
+                let pixel0 = sample * s + s0 + t0;
+                let base = sample * c * s + s0 + t0;
+                let row = |class: usize| &x[base + class * s..][..len];
+                let m = tile_max(row, c, len);
+                let ls = &saved.log_sum[pixel0..][..len];
+                let g = &upstream[pixel0..][..len];
+                let a = &saved.coef[pixel0..][..len];
+                for (class, run) in runs.iter_mut().enumerate() {
+                    let w = k.weights[class];
+                    let target = &t[base + class * s..][..len];
+                    let out = &mut run[t0..t0 + len];
+                    for j in 0..len {
+                        let p = exp((row(class)[j] - m[j]) - ls[j]);
+                        out[j] = g[j] * (a[j] * p - w * (k.keep * target[j] + k.eps_c));
                     }
                 }
             }
