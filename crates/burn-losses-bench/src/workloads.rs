@@ -15,8 +15,8 @@
 
 use std::collections::HashMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
+use super::{forward_backward, time};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
@@ -116,17 +116,21 @@ fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<'static>> {
         let logits_nn = logits.clone();
         let labels_nn = labels.clone();
         let loss: Box<dyn Fn()> = match kind {
-            0 => Box::new(move || step(&logits, |x| ce.forward(x, labels.clone()))),
-            1 => Box::new(move || step(&logits, |x| focal.forward(x, labels.clone()))),
-            2 => Box::new(move || step(&logits, |x| dice.forward_indices(x, labels.clone()))),
+            0 => Box::new(move || forward_backward(&logits, |x| ce.forward(x, labels.clone()))),
+            1 => Box::new(move || forward_backward(&logits, |x| focal.forward(x, labels.clone()))),
+            2 => Box::new(move || {
+                forward_backward(&logits, |x| dice.forward_indices(x, labels.clone()))
+            }),
             _ => {
                 let mask = labels.clone().float().reshape([n, 1, h, w]);
-                Box::new(move || step(&logits, |x| binary_dice.forward(x, mask.clone())))
+                Box::new(move || {
+                    forward_backward(&logits, |x| binary_dice.forward(x, mask.clone()))
+                })
             }
         };
         let burn_nn: Option<Box<dyn Fn()>> = (kind == 0).then(|| -> Box<dyn Fn()> {
             Box::new(move || {
-                step(&logits_nn, |x| {
+                forward_backward(&logits_nn, |x| {
                     let x: Tensor<B, 2> = x.permute([0, 2, 3, 1]).reshape([n * h * w, c]);
                     nn_ce.forward(x, labels_nn.clone().reshape([n * h * w]))
                 })
@@ -153,42 +157,12 @@ fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<'static>> {
     out.push(Workload {
         name: format!("cross-entropy [{n}, {c}]"),
         logits_bytes: n * c * 4,
-        loss: Box::new(move || step(&logits, |x| ce.forward(x, labels.clone()))),
+        loss: Box::new(move || forward_backward(&logits, |x| ce.forward(x, labels.clone()))),
         burn_nn: Some(Box::new(move || {
-            step(&logits_nn, |x| nn_ce.forward(x, labels_nn.clone()))
+            forward_backward(&logits_nn, |x| nn_ce.forward(x, labels_nn.clone()))
         })),
     });
     out
-}
-
-/// One forward + backward pass to fresh leaf logits.
-fn step<B: AutodiffBackend, const D: usize>(
-    logits: &Tensor<B, D>,
-    loss: impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
-) {
-    let x = logits.clone().detach().require_grad();
-    let grads = loss(x.clone()).backward();
-    drop(x.grad(&grads).expect("a gradient"));
-}
-
-/// One warm-up run, then `iterations` timed runs, sorted.
-fn time<B: AutodiffBackend>(
-    device: &B::Device,
-    iterations: usize,
-    step: &dyn Fn(),
-) -> Vec<Duration> {
-    step();
-    B::sync(device).expect("device sync");
-    let mut runs: Vec<Duration> = (0..iterations.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            step();
-            B::sync(device).expect("device sync");
-            start.elapsed()
-        })
-        .collect();
-    runs.sort();
-    runs
 }
 
 /// The resident memory one run of `step` adds at its peak (Linux only).

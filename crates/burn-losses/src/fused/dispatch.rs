@@ -193,20 +193,24 @@ mod host {
         I::ints(tensor).expect("an i64 or i32 host tensor (checked by the dispatcher)")
     }
 
-    /// A float result of the kernel as `B`'s tensor: untracked, or registered with `node`.
+    /// A float result of the kernel as `B`'s tensor: as it is for a plain input, through
+    /// `tracked` (given the autodiff input) for an autodiff one.
     fn output<B: Backend, I: HostBackend, const D: usize>(
         primitive: I::FloatTensorPrimitive,
-        tracked: impl FnOnce(I::FloatTensorPrimitive) -> AutodiffFloat<I>,
         input: &OnHost<I>,
+        tracked: impl FnOnce(&AutodiffFloat<I>, I::FloatTensorPrimitive) -> AutodiffFloat<I>,
     ) -> Tensor<B, D> {
         let primitive: B::FloatTensorPrimitive = match input {
             OnHost::Plain(_) => same(primitive),
-            OnHost::Tracked(_) => same(tracked(primitive)),
+            OnHost::Tracked(input) => same(tracked(input, primitive)),
         };
         Tensor::from_primitive(TensorPrimitive::Float(primitive))
     }
 
-    fn untracked<I: HostBackend>(primitive: I::FloatTensorPrimitive) -> AutodiffFloat<I> {
+    fn untracked<I: HostBackend>(
+        _: &AutodiffFloat<I>,
+        primitive: I::FloatTensorPrimitive,
+    ) -> AutodiffFloat<I> {
         <Autodiff<I> as AutodiffBackend>::from_inner(primitive)
     }
 
@@ -269,10 +273,7 @@ mod host {
         };
         let losses = I::from_floats(forward.losses, vec![n * s], x.inner());
         let denominators = I::from_floats(forward.denominators, vec![n * s], x.inner());
-        let tracked = |losses| {
-            let OnHost::Tracked(input) = &x else {
-                unreachable!("only called for tracked inputs")
-            };
+        let tracked = |input: &AutodiffFloat<I>, losses| {
             let state = ClassLossState::<I> {
                 logits: input.primitive.clone(),
                 targets: StoredClassTargets::Indices(t.clone()),
@@ -284,8 +285,8 @@ mod host {
             register(ClassLossBackward, state, input, losses)
         };
         Ok(ClassLosses {
-            losses: output::<B, I, 1>(losses, tracked, &x),
-            denominators: output::<B, I, 1>(denominators, untracked::<I>, &x),
+            losses: output::<B, I, 1>(losses, &x, tracked),
+            denominators: output::<B, I, 1>(denominators, &x, untracked::<I>),
             first_bad: forward.first_bad,
         })
     }
@@ -315,10 +316,7 @@ mod host {
         let (losses, saved) =
             softmax_ce::soft_forward(&floats::<I>(x.inner()), &floats::<I>(&t), dims, &spec);
         let losses = I::from_floats(losses, vec![dims[0] * dims[2]], x.inner());
-        let tracked = |losses| {
-            let OnHost::Tracked(input) = &x else {
-                unreachable!("only called for tracked inputs")
-            };
+        let tracked = |input: &AutodiffFloat<I>, losses| {
             let state = ClassLossState::<I> {
                 logits: input.primitive.clone(),
                 targets: StoredClassTargets::Probabilities(t.clone()),
@@ -329,7 +327,7 @@ mod host {
             };
             register(ClassLossBackward, state, input, losses)
         };
-        Ok(output::<B, I, 1>(losses, tracked, &x))
+        Ok(output::<B, I, 1>(losses, &x, tracked))
     }
 
     #[derive(Debug)]
@@ -440,10 +438,7 @@ mod host {
             with_targets!(&stored, |t| overlap::forward(&xs, t, spec))
         };
         let stats = I::from_floats(stats, vec![ncs[0], 3, ncs[1]], x.inner());
-        let tracked = |stats| {
-            let OnHost::Tracked(input) = &x else {
-                unreachable!("only called for tracked inputs")
-            };
+        let tracked = |input: &AutodiffFloat<I>, stats| {
             let state = OverlapState::<I> {
                 input: input.primitive.clone(),
                 targets: stored.clone(),
@@ -452,7 +447,7 @@ mod host {
             };
             register(OverlapBackward, state, input, stats)
         };
-        Ok(output::<B, I, 3>(stats, tracked, &x))
+        Ok(output::<B, I, 3>(stats, &x, tracked))
     }
 
     #[derive(Debug)]

@@ -376,7 +376,6 @@ pub(crate) fn backward<T: Target>(
     upstream: &[f32],
 ) -> Vec<f32> {
     let k = Prepared::new(spec);
-    let mut grad = vec![0.0f32; n * c * s];
     // Per pixel: `a = g·coef` (times `p_c − δ_cy`) and `b = g·ε/C` (times `W·p_c − w_c`).
     let coefficients = |pixel: usize| -> (f32, f32, Option<usize>) {
         let (y, _) = k.class_of(targets[pixel].into());
@@ -387,22 +386,88 @@ pub(crate) fn backward<T: Target>(
             y,
         )
     };
+    let by_row = |sample: usize, logits: &[f32], (m, ls): (f32, f32), out: &mut [f32]| {
+        let (a, b, y) = coefficients(sample);
+        for ((dx, &v), &w) in out.iter_mut().zip(logits).zip(&k.weights) {
+            let p = exp((v - m) - ls);
+            *dx = a * p + b * (k.total_weight * p - w);
+        }
+        if let Some(y) = y {
+            out[y] -= a;
+        }
+    };
+    let by_tile = |tile: &Tile<'_>, runs: &mut [&mut [f32]]| {
+        let (mut a, mut b, mut y) = ([0.0f32; TILE], [0.0f32; TILE], [None; TILE]);
+        for j in 0..tile.len {
+            (a[j], b[j], y[j]) = coefficients(tile.pixel0 + j);
+        }
+        for (class, run) in runs.iter_mut().enumerate() {
+            let w = k.weights[class];
+            for (((out, &v), (&m, &ls)), (&a, &b)) in tile
+                .part(run)
+                .iter_mut()
+                .zip(tile.logits(class))
+                .zip(tile.m.iter().zip(tile.ls))
+                .zip(a.iter().zip(&b))
+            {
+                let p = exp((v - m) - ls);
+                *out = a * p + b * (k.total_weight * p - w);
+            }
+        }
+        for j in 0..tile.len {
+            if let Some(class) = y[j] {
+                runs[class][tile.t0 + j] -= a[j];
+            }
+        }
+    };
+    backward_walk(x, [n, c, s], &saved.log_sum, by_row, by_tile)
+}
+
+/// One tile of a backward pass: its first pixel in `[N·S]` order, its length, each pixel's
+/// `m` and `ln Σ e^(x − m)`, and its class rows of the logits.
+struct Tile<'a> {
+    /// The tile's offset in its block (and in each of `runs`).
+    t0: usize,
+    pixel0: usize,
+    len: usize,
+    m: [f32; TILE],
+    ls: &'a [f32],
+    x: &'a [f32],
+    base: usize,
+    stride: usize,
+}
+
+impl Tile<'_> {
+    /// The tile's part of an output run.
+    fn part<'r>(&self, run: &'r mut [f32]) -> &'r mut [f32] {
+        &mut run[self.t0..self.t0 + self.len]
+    }
+
+    /// The tile's logits of `class`.
+    fn logits(&self, class: usize) -> &[f32] {
+        &self.x[self.base + class * self.stride..][..self.len]
+    }
+}
+
+/// The walk every backward pass makes: allocates `∂L/∂x` `[N, C, S]` and fills it in parallel,
+/// row by row for `S = 1` (`by_row(sample, logits, (m, ls), out)`) and tile by tile otherwise
+/// (`by_tile(tile, runs)`, `tile.part(runs[c])` the tile's part of class `c`'s output row).
+fn backward_walk(
+    x: &[f32],
+    [n, c, s]: [usize; 3],
+    log_sum: &[f32],
+    by_row: impl Fn(usize, &[f32], (f32, f32), &mut [f32]) + Sync,
+    by_tile: impl Fn(&Tile<'_>, &mut [&mut [f32]]) + Sync,
+) -> Vec<f32> {
+    let mut grad = vec![0.0f32; n * c * s];
     if s == 1 {
         grad.par_chunks_mut(c * ROWS)
             .enumerate()
             .for_each(|(chunk, out)| {
                 for (r, out) in out.chunks_mut(c).enumerate() {
                     let sample = chunk * ROWS + r;
-                    let (a, b, y) = coefficients(sample);
                     let logits = &x[sample * c..][..c];
-                    let (m, ls) = (row_max(logits), saved.log_sum[sample]);
-                    for ((dx, &v), &w) in out.iter_mut().zip(logits).zip(&k.weights) {
-                        let p = exp((v - m) - ls);
-                        *dx = a * p + b * (k.total_weight * p - w);
-                    }
-                    if let Some(y) = y {
-                        out[y] -= a;
-                    }
+                    by_row(sample, logits, (row_max(logits), log_sum[sample]), out);
                 }
             });
         return grad;
@@ -414,31 +479,17 @@ pub(crate) fn backward<T: Target>(
                 let pixel0 = sample * s + s0 + t0;
                 let base = sample * c * s + s0 + t0;
                 let row = |class: usize| &x[base + class * s..][..len];
-                let m = tile_max(row, c, len);
-                let ls = &saved.log_sum[pixel0..][..len];
-                let mut a = [0.0f32; TILE];
-                let mut b = [0.0f32; TILE];
-                let mut y = [None; TILE];
-                for j in 0..len {
-                    (a[j], b[j], y[j]) = coefficients(pixel0 + j);
-                }
-                for (class, run) in runs.iter_mut().enumerate() {
-                    let w = k.weights[class];
-                    for (((out, &v), (&m, &ls)), (&a, &b)) in run[t0..t0 + len]
-                        .iter_mut()
-                        .zip(row(class))
-                        .zip(m.iter().zip(ls))
-                        .zip(a.iter().zip(&b))
-                    {
-                        let p = exp((v - m) - ls);
-                        *out = a * p + b * (k.total_weight * p - w);
-                    }
-                }
-                for j in 0..len {
-                    if let Some(class) = y[j] {
-                        runs[class][t0 + j] -= a[j];
-                    }
-                }
+                let tile = Tile {
+                    t0,
+                    pixel0,
+                    len,
+                    m: tile_max(row, c, len),
+                    ls: &log_sum[pixel0..][..len],
+                    x,
+                    base,
+                    stride: s,
+                };
+                by_tile(&tile, &mut runs);
             }
         });
     grad
@@ -514,49 +565,29 @@ pub(crate) fn soft_backward(
     upstream: &[f32],
 ) -> Vec<f32> {
     let k = Prepared::new(spec);
-    let mut grad = vec![0.0f32; n * c * s];
-    if s == 1 {
-        grad.par_chunks_mut(c * ROWS)
-            .enumerate()
-            .for_each(|(chunk, out)| {
-                for (r, out) in out.chunks_mut(c).enumerate() {
-                    let sample = chunk * ROWS + r;
-                    let (logits, target) = (&x[sample * c..][..c], &t[sample * c..][..c]);
-                    let (m, ls) = (row_max(logits), saved.log_sum[sample]);
-                    let (g, a) = (upstream[sample], saved.coef[sample]);
-                    for (((dx, &v), &y), &w) in
-                        out.iter_mut().zip(logits).zip(target).zip(&k.weights)
-                    {
-                        let p = exp((v - m) - ls);
-                        *dx = g * (a * p - w * (k.keep * y + k.eps_c));
-                    }
-                }
-            });
-        return grad;
-    }
-    class_row_blocks(&mut grad, c, s)
-        .into_par_iter()
-        .for_each(|(sample, s0, mut runs)| {
-            for (t0, len) in tiles(runs[0].len()) {
-                let pixel0 = sample * s + s0 + t0;
-                let base = sample * c * s + s0 + t0;
-                let row = |class: usize| &x[base + class * s..][..len];
-                let m = tile_max(row, c, len);
-                let ls = &saved.log_sum[pixel0..][..len];
-                let g = &upstream[pixel0..][..len];
-                let a = &saved.coef[pixel0..][..len];
-                for (class, run) in runs.iter_mut().enumerate() {
-                    let w = k.weights[class];
-                    let target = &t[base + class * s..][..len];
-                    let out = &mut run[t0..t0 + len];
-                    for j in 0..len {
-                        let p = exp((row(class)[j] - m[j]) - ls[j]);
-                        out[j] = g[j] * (a[j] * p - w * (k.keep * target[j] + k.eps_c));
-                    }
-                }
+    let by_row = |sample: usize, logits: &[f32], (m, ls): (f32, f32), out: &mut [f32]| {
+        let (g, a) = (upstream[sample], saved.coef[sample]);
+        let target = &t[sample * c..][..c];
+        for (((dx, &v), &y), &w) in out.iter_mut().zip(logits).zip(target).zip(&k.weights) {
+            let p = exp((v - m) - ls);
+            *dx = g * (a * p - w * (k.keep * y + k.eps_c));
+        }
+    };
+    let by_tile = |tile: &Tile<'_>, runs: &mut [&mut [f32]]| {
+        let g = &upstream[tile.pixel0..][..tile.len];
+        let a = &saved.coef[tile.pixel0..][..tile.len];
+        for (class, run) in runs.iter_mut().enumerate() {
+            let out = tile.part(run);
+            let w = k.weights[class];
+            let target = &t[tile.base + class * s..][..tile.len];
+            let logits = tile.logits(class);
+            for j in 0..tile.len {
+                let p = exp((logits[j] - tile.m[j]) - tile.ls[j]);
+                out[j] = g[j] * (a[j] * p - w * (k.keep * target[j] + k.eps_c));
             }
-        });
-    grad
+        }
+    };
+    backward_walk(x, [n, c, s], &saved.log_sum, by_row, by_tile)
 }
 
 #[cfg(test)]
