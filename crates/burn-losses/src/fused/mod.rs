@@ -3,25 +3,28 @@
 //!
 //! Two primitives carry the losses:
 //!
-//! - **softmax–cross-entropy statistics** ([`softmax_ce`]): one pass over `[N, C, S]` logits
-//!   gives each pixel's cross-entropy or focal loss and its weight in the mean; one pass writes
-//!   `∂L/∂x` (cross-entropy against class indices or probability targets, label smoothing,
-//!   class weights, `ignore_index`, focal);
-//! - **class overlap statistics** ([`overlap`]): one pass gives `I = Σ a·y`, `P = Σ a^p` and
-//!   `T = Σ y^p` per sample and class after the activation; one pass writes `∂L/∂x` (every
-//!   Dice-family loss).
+//! - **softmax–cross-entropy statistics** (`fused/softmax_ce.rs`): one pass over `[N, C, S]`
+//!   logits gives each pixel's cross-entropy or focal loss and its weight in the mean; one pass
+//!   writes `∂L/∂x` (cross-entropy against class indices or probability targets, label
+//!   smoothing, class weights, `ignore_index`, focal);
+//! - **class overlap statistics** (`fused/overlap.rs`): one pass gives `I = Σ a·y`,
+//!   `P = Σ a^p` and `T = Σ y^p` per sample and class after the activation; one pass writes
+//!   `∂L/∂x` (every Dice-family loss).
 //!
 //! They run where the backend is one the crate was compiled for — feature `ndarray`:
 //! `NdArray<f32>` (its default `i64` indices), feature `flex`: `Flex` — with or without
 //! `Autodiff` (a custom backward node). Every other backend, a float type other than f32, a
 //! quantized tensor, class weights that require a gradient, or dense (probability, one-hot,
-//! soft) targets that require one, take the generic tensor-op path, which stays the reference implementation.
+//! soft) targets that require one take the generic tensor-op path, which stays the reference
+//! implementation.
 //!
 //! **Why downcasting.** The loss modules stay generic over `B: Backend` with no new bound, so
 //! the dispatcher cannot ask the type system which backend it has. It moves the tensor
 //! primitive through [`core::any::Any`] (`B: 'static` already) and tries the concrete types it
 //! has kernels for: no `unsafe`, no trait for users to implement, and a backend without kernels
-//! costs one failed type-id comparison. The autodiff node is registered with
+//! costs two failed type-id comparisons. The alternative, a backend-extension trait, would put
+//! a new bound on every loss (breaking code generic over `B: Backend`) or need an impl for
+//! every backend type, including those without kernels. The autodiff node is registered with
 //! `NoCheckpointing`'s rules: its state keeps what the backward pass needs (the logits, which
 //! share storage with the input, and two floats per pixel), so it never asks for a
 //! recomputation.
