@@ -131,6 +131,11 @@ fn softmax_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                         agree(ctx, &name, x4.clone(), |x| ce.forward(x, t3.clone()));
                     }
                     agree(ctx, &name, x3.clone(), |x| ce.forward(x, t2.clone()));
+                    // A strided view (targets too): the kernel reads it in logical order.
+                    let t_swapped = t3.clone().swap_dims(1, 2);
+                    agree(ctx, &format!("{name} swapped"), x4.clone(), |x| {
+                        ce.forward(x.swap_dims(2, 3), t_swapped.clone())
+                    });
                     agree(ctx, &name, x2.clone(), |x| ce.forward(x, t1.clone()));
                 }
                 let soft3: Tensor<B, 3> = logits::<B, 3>(&[n, c, h * w], seed + 4, 2.0, device)
@@ -198,6 +203,10 @@ fn overlap_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                 });
                 agree(ctx, &format!("{name} soft"), x.clone(), |x| {
                     dice.forward(x, soft.clone())
+                });
+                let soft_swapped = soft.clone().swap_dims(2, 3);
+                agree(ctx, &format!("{name} soft swapped"), x.clone(), |x| {
+                    dice.forward(x.swap_dims(2, 3), soft_swapped.clone())
                 });
             }
             let tversky = TverskyLossConfig::new()

@@ -121,7 +121,7 @@ mod host {
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
     use burn::tensor::backend::{AutodiffBackend, Backend, BackendTypes};
-    use burn::tensor::{Int, Tensor, TensorPrimitive};
+    use burn::tensor::{DType, Int, Tensor, TensorMetadata, TensorPrimitive};
 
     use super::super::fast_math::Power;
     use super::super::host::{HostBackend, HostInts};
@@ -174,7 +174,8 @@ mod host {
             Ok(p) => OnHost::Plain(p),
             Err(p) => OnHost::Tracked(cast::<_, AutodiffFloat<I>>(p).ok()?),
         };
-        I::floats(on_host.inner()).is_some().then_some(on_host)
+        // The dtype alone decides (reading a strided tensor here would copy it).
+        (on_host.inner().dtype() == DType::F32).then_some(on_host)
     }
 
     /// The int tensor's primitive if `B`'s is `I`'s and holds `i64` or `i32`.
@@ -182,7 +183,7 @@ mod host {
         tensor: &Tensor<B, D, Int>,
     ) -> Option<I::IntTensorPrimitive> {
         let primitive = cast::<_, I::IntTensorPrimitive>(tensor.clone().into_primitive()).ok()?;
-        I::ints(&primitive).is_some().then_some(primitive)
+        matches!(primitive.dtype(), DType::I64 | DType::I32).then_some(primitive)
     }
 
     fn floats<I: HostBackend>(tensor: &I::FloatTensorPrimitive) -> std::borrow::Cow<'_, [f32]> {

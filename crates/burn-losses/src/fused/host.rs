@@ -13,9 +13,10 @@ pub(crate) enum HostInts<'a> {
 
 /// A backend that keeps f32 tensors in host memory, readable as a contiguous slice.
 pub(crate) trait HostBackend: Backend {
-    /// The tensor's elements in row-major order, `None` unless its dtype is f32.
+    /// The tensor's elements in row-major order (borrowed where the layout allows), `Some`
+    /// exactly when its dtype is f32: the dispatcher checks the dtype alone.
     fn floats(tensor: &Self::FloatTensorPrimitive) -> Option<Cow<'_, [f32]>>;
-    /// The tensor's elements in row-major order, `None` unless it is `i64` or `i32`.
+    /// The tensor's elements in row-major order, `Some` exactly when it is `i64` or `i32`.
     fn ints(tensor: &Self::IntTensorPrimitive) -> Option<HostInts<'_>>;
     /// A tensor of `values` with `shape`, on the device of `like`.
     fn from_floats(
