@@ -1,8 +1,8 @@
 //! The fused kernels against the generic tensor-op path (`burn_losses::fused`): random logits
 //! and targets over shapes with `C = 1`, `S = 1`, odd sizes, tiles and blocks cut short, and
 //! every option of every loss the kernels carry; values and gradients, under an upstream
-//! gradient that differs per element. Where the backend has kernels (ndarray, flex) the test
-//! also checks that the fused path was taken; on wgpu both runs take the generic path.
+//! gradient that differs per element; on every backend (ndarray, flex, wgpu) the test also
+//! checks that the fused path was taken.
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -55,13 +55,11 @@ fn agree<B: AutodiffBackend, const D: usize>(
         !generic_fused,
         "{what}: the switch did not turn the kernels off"
     );
-    if ctx.name != "wgpu" {
-        assert!(
-            took_fused,
-            "[{}] {what}: the fused path was not taken",
-            ctx.name
-        );
-    }
+    assert!(
+        took_fused,
+        "[{}] {what}: the fused path was not taken",
+        ctx.name
+    );
     // Both are f32 computations of the same formula; a formula or indexing error shows at 1e-3.
     let what = format!("[{}] {what} {:?}", ctx.name, logits.dims());
     assert_close(&format!("{what} value"), &fast, &generic, ctx.tol);

@@ -6,7 +6,7 @@ use burn::tensor::activation::{log_sigmoid, log_softmax, sigmoid};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use super::math::pow_nonneg;
-use super::targets::{ClassTargets, to_ncs};
+use super::targets::{ClassTargets, check_class_targets, to_ncs};
 use crate::checks;
 use crate::fused::{self, ClassLossKind, ClassLossSpec};
 
@@ -32,10 +32,18 @@ pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
         weight: None,
         kind,
     };
+    // Kept for a kernel that does not look at the range (a clone shares the storage).
+    let to_check = check_targets.then(|| targets.clone());
     let (logits, targets) = match fused::class_losses(logits, targets, weight, spec) {
         Ok(out) => {
-            if let (true, Some(value)) = (check_targets, out.first_bad) {
-                checks::target_out_of_range(loss, value, num_classes, ignore_index);
+            match (to_check, out.range_checked, out.first_bad) {
+                (Some(_), true, Some(value)) => {
+                    checks::target_out_of_range(loss, value, num_classes, ignore_index)
+                }
+                (Some(targets), false, _) => {
+                    check_class_targets(loss, targets, num_classes, ignore_index)
+                }
+                _ => {}
             }
             return (out.losses, out.denominators);
         }

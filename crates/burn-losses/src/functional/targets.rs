@@ -38,15 +38,8 @@ impl<B: Backend> ClassTargets<B> {
         ignore_index: i64,
         check_range: bool,
     ) -> Self {
-        let dims = targets.dims();
-        let spatial: usize = dims[1..].iter().product();
-        let targets = targets.reshape([dims[0], 1, spatial]);
-
-        let in_range = targets
-            .clone()
-            .greater_equal_elem(0)
-            .bool_and(targets.clone().lower_elem(num_classes as i64));
-        let not_ignored = targets.clone().not_equal_elem(ignore_index);
+        let targets = n1s(targets);
+        let (in_range, not_ignored) = masks(&targets, num_classes, ignore_index);
         if check_range {
             checks::assert_targets_in_range(
                 loss,
@@ -74,6 +67,41 @@ impl<B: Backend> ClassTargets<B> {
             None => valid,
         }
     }
+}
+
+/// Panics, naming `loss` and the first offending value, if a class target of `targets`
+/// (`[N, d1, .., dk]`) is neither in `[0, num_classes)` nor `ignore_index`; for paths that mask
+/// targets by other means (the device kernels). Reads one scalar back to the host.
+pub(crate) fn check_class_targets<B: Backend, const K: usize>(
+    loss: &str,
+    targets: Tensor<B, K, Int>,
+    num_classes: usize,
+    ignore_index: i64,
+) {
+    let targets = n1s(targets);
+    let (in_range, not_ignored) = masks(&targets, num_classes, ignore_index);
+    let bad = in_range.bool_not().bool_and(not_ignored);
+    checks::assert_targets_in_range(loss, &targets, bad, num_classes, ignore_index);
+}
+
+/// `[N, d1, .., dk]` targets as `[N, 1, S]`.
+fn n1s<B: Backend, const K: usize>(targets: Tensor<B, K, Int>) -> Tensor<B, 3, Int> {
+    let dims = targets.dims();
+    let spatial: usize = dims[1..].iter().product();
+    targets.reshape([dims[0], 1, spatial])
+}
+
+/// Where targets lie in `[0, num_classes)`, and where they are not `ignore_index`.
+fn masks<B: Backend>(
+    targets: &Tensor<B, 3, Int>,
+    num_classes: usize,
+    ignore_index: i64,
+) -> (Tensor<B, 3, Bool>, Tensor<B, 3, Bool>) {
+    let in_range = targets
+        .clone()
+        .greater_equal_elem(0)
+        .bool_and(targets.clone().lower_elem(num_classes as i64));
+    (in_range, targets.clone().not_equal_elem(ignore_index))
 }
 
 /// One-hot targets `[N, C, S]` from class indices `[N, S]`, and the `[N, 1, S]` 0/1 mask of the

@@ -6,11 +6,14 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 use super::ClassLossSpec;
 use crate::Activation;
 use crate::functional::overlap::OverlapTargets;
+#[cfg(feature = "wgpu")]
+use burn::backend::wgpu::WgpuRuntime;
 
 /// The inputs of [`class_losses`], handed back where there is no kernel.
-type ClassInputs<B, const D: usize, const K: usize> = (Tensor<B, D>, Tensor<B, K, Int>);
+pub(super) type ClassInputs<B, const D: usize, const K: usize> = (Tensor<B, D>, Tensor<B, K, Int>);
 /// The inputs of [`overlap_statistics`], handed back where there is no kernel.
-type OverlapInputs<B, const D: usize, const K: usize> = (Tensor<B, D>, OverlapTargets<B, D, K>);
+pub(super) type OverlapInputs<B, const D: usize, const K: usize> =
+    (Tensor<B, D>, OverlapTargets<B, D, K>);
 
 /// Per-pixel losses `[N·S]` and their weights in the mean `[N·S]`, from the fused kernel.
 pub(crate) struct ClassLosses<B: Backend> {
@@ -18,6 +21,9 @@ pub(crate) struct ClassLosses<B: Backend> {
     pub denominators: Tensor<B, 1>,
     /// The first target in memory order that is neither in `[0, C)` nor `ignore_index`.
     pub first_bad: Option<i64>,
+    /// Whether the kernel looked for such targets (host kernels do, on the way; device kernels
+    /// do not, and leave the check to the caller).
+    pub range_checked: bool,
 }
 
 /// The softmax cross-entropy or focal loss of `[N, C, d1, .., dk]` logits against
@@ -43,6 +49,12 @@ pub(crate) fn class_losses<B: Backend, const D: usize, const K: usize>(
     #[cfg(feature = "flex")]
     let (logits, targets) =
         match host::class_losses::<B, burn::backend::Flex, D, K>(logits, targets, weight, &spec) {
+            Ok(losses) => return Ok(losses),
+            Err(inputs) => inputs,
+        };
+    #[cfg(feature = "wgpu")]
+    let (logits, targets) =
+        match super::cube::class_losses::<B, WgpuRuntime, D, K>(logits, targets, weight, &spec) {
             Ok(losses) => return Ok(losses),
             Err(inputs) => inputs,
         };
@@ -76,6 +88,12 @@ pub(crate) fn soft_class_losses<B: Backend, const D: usize>(
         Ok(losses) => return Ok(losses),
         Err(inputs) => inputs,
     };
+    #[cfg(feature = "wgpu")]
+    let (logits, targets) =
+        match super::cube::soft_class_losses::<B, WgpuRuntime, D>(logits, targets, weight, &spec) {
+            Ok(losses) => return Ok(losses),
+            Err(inputs) => inputs,
+        };
     let _ = (weight, spec);
     Err((logits, targets))
 }
@@ -106,84 +124,51 @@ pub(crate) fn overlap_statistics<B: Backend, const D: usize, const K: usize>(
             Ok(stats) => return Ok(stats),
             Err(inputs) => inputs,
         };
+    #[cfg(feature = "wgpu")]
+    let (input, targets) =
+        match super::cube::overlap::<B, WgpuRuntime, D, K>(input, targets, ncs, activation, p) {
+            Ok(stats) => return Ok(stats),
+            Err(inputs) => inputs,
+        };
     let _ = (ncs, activation, p);
     Err((input, targets))
 }
 
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod host {
-    use std::any::Any;
     use std::sync::Arc;
 
-    use burn::backend::Autodiff;
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
-    use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
     use burn::backend::autodiff::grads::Gradients;
-    use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
-    use burn::tensor::backend::{AutodiffBackend, Backend, BackendTypes};
-    use burn::tensor::{DType, Int, Tensor, TensorMetadata, TensorPrimitive};
+    use burn::backend::autodiff::ops::{Backward, Ops, unary};
+    use burn::tensor::backend::Backend;
+    use burn::tensor::{DType, Int, Tensor, TensorMetadata};
 
     use super::super::fast_math::Power;
     use super::super::host::{HostBackend, HostInts};
     use super::super::overlap::{self, HostTargets, OverlapSpec};
+    use super::super::primitive::{
+        AutodiffFloat, Unwrapped, float_of, int_of, register, untracked,
+    };
     use super::super::softmax_ce;
     use super::{ClassInputs, ClassLossSpec, ClassLosses, OverlapInputs};
     use crate::Activation;
     use crate::functional::overlap::OverlapTargets;
 
-    /// `a` as a `T` if `A` is `T`, else `a` back.
-    fn cast<A: 'static, T: 'static>(a: A) -> Result<T, A> {
-        let mut slot = Some(a);
-        match (&mut slot as &mut dyn Any).downcast_mut::<Option<T>>() {
-            Some(t) => Ok(t.take().expect("filled above")),
-            None => Err(slot.expect("untouched")),
-        }
-    }
-
-    /// `a` as a `T` where the dispatcher has established that `A` is `T`.
-    fn same<A: 'static, T: 'static>(a: A) -> T {
-        cast(a).unwrap_or_else(|_| unreachable!("the dispatcher checked the type"))
-    }
-
-    type AutodiffFloat<I> = <Autodiff<I> as BackendTypes>::FloatTensorPrimitive;
-
-    /// A float tensor of `B`, where `B` is `I` or `Autodiff<I>`.
-    enum OnHost<I: HostBackend> {
-        Plain(I::FloatTensorPrimitive),
-        Tracked(AutodiffFloat<I>),
-    }
-
-    impl<I: HostBackend> OnHost<I> {
-        fn inner(&self) -> &I::FloatTensorPrimitive {
-            match self {
-                Self::Plain(p) => p,
-                Self::Tracked(t) => &t.primitive,
-            }
-        }
-    }
-
     /// The tensor's primitive (sharing its storage) if `B` is `I` or `Autodiff<I>` and the
     /// elements are f32 in host memory.
     fn host_float<B: Backend, I: HostBackend, const D: usize>(
         tensor: &Tensor<B, D>,
-    ) -> Option<OnHost<I>> {
-        let TensorPrimitive::Float(primitive) = tensor.clone().into_primitive() else {
-            return None;
-        };
-        let on_host = match cast::<_, I::FloatTensorPrimitive>(primitive) {
-            Ok(p) => OnHost::Plain(p),
-            Err(p) => OnHost::Tracked(cast::<_, AutodiffFloat<I>>(p).ok()?),
-        };
+    ) -> Option<Unwrapped<I>> {
         // The dtype alone decides (reading a strided tensor here would copy it).
-        (on_host.inner().dtype() == DType::F32).then_some(on_host)
+        float_of::<B, I, D>(tensor).filter(|t| t.inner().dtype() == DType::F32)
     }
 
     /// The int tensor's primitive if `B`'s is `I`'s and holds `i64` or `i32`.
     fn host_int<B: Backend, I: HostBackend, const D: usize>(
         tensor: &Tensor<B, D, Int>,
     ) -> Option<I::IntTensorPrimitive> {
-        let primitive = cast::<_, I::IntTensorPrimitive>(tensor.clone().into_primitive()).ok()?;
-        matches!(primitive.dtype(), DType::I64 | DType::I32).then_some(primitive)
+        int_of::<B, I, D>(tensor).filter(|t| matches!(t.dtype(), DType::I64 | DType::I32))
     }
 
     fn floats<I: HostBackend>(tensor: &I::FloatTensorPrimitive) -> std::borrow::Cow<'_, [f32]> {
@@ -192,44 +177,6 @@ mod host {
 
     fn ints<I: HostBackend>(tensor: &I::IntTensorPrimitive) -> HostInts<'_> {
         I::ints(tensor).expect("an i64 or i32 host tensor (checked by the dispatcher)")
-    }
-
-    /// A float result of the kernel as `B`'s tensor: as it is for a plain input, through
-    /// `tracked` (given the autodiff input) for an autodiff one.
-    fn output<B: Backend, I: HostBackend, const D: usize>(
-        primitive: I::FloatTensorPrimitive,
-        input: &OnHost<I>,
-        tracked: impl FnOnce(&AutodiffFloat<I>, I::FloatTensorPrimitive) -> AutodiffFloat<I>,
-    ) -> Tensor<B, D> {
-        let primitive: B::FloatTensorPrimitive = match input {
-            OnHost::Plain(_) => same(primitive),
-            OnHost::Tracked(input) => same(tracked(input, primitive)),
-        };
-        Tensor::from_primitive(TensorPrimitive::Float(primitive))
-    }
-
-    fn untracked<I: HostBackend>(
-        _: &AutodiffFloat<I>,
-        primitive: I::FloatTensorPrimitive,
-    ) -> AutodiffFloat<I> {
-        <Autodiff<I> as AutodiffBackend>::from_inner(primitive)
-    }
-
-    /// `output` registered as the result of `op` on `input`, with `state` for its backward.
-    fn register<I: HostBackend, O: Backward<I, 1>>(
-        op: O,
-        state: O::State,
-        input: &AutodiffFloat<I>,
-        output: I::FloatTensorPrimitive,
-    ) -> AutodiffFloat<I> {
-        match op
-            .prepare::<NoCheckpointing>([input.node.clone()])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(state, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        }
     }
 
     /// The class weights as host values: `Some(None)` without weights, `None` where they
@@ -286,9 +233,10 @@ mod host {
             register(ClassLossBackward, state, input, losses)
         };
         Ok(ClassLosses {
-            losses: output::<B, I, 1>(losses, &x, tracked),
-            denominators: output::<B, I, 1>(denominators, &x, untracked::<I>),
+            losses: x.output::<B, 1>(losses, tracked),
+            denominators: x.output::<B, 1>(denominators, untracked::<I>),
             first_bad: forward.first_bad,
+            range_checked: true,
         })
     }
 
@@ -328,7 +276,7 @@ mod host {
             };
             register(ClassLossBackward, state, input, losses)
         };
-        Ok(output::<B, I, 1>(losses, &x, tracked))
+        Ok(x.output::<B, 1>(losses, tracked))
     }
 
     #[derive(Debug)]
@@ -448,7 +396,7 @@ mod host {
             };
             register(OverlapBackward, state, input, stats)
         };
-        Ok(output::<B, I, 3>(stats, &x, tracked))
+        Ok(x.output::<B, 3>(stats, tracked))
     }
 
     #[derive(Debug)]

@@ -31,6 +31,8 @@
 
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod blocks;
+#[cfg(feature = "wgpu")]
+mod cube;
 mod dispatch;
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod fast_math;
@@ -38,6 +40,8 @@ mod fast_math;
 mod host;
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod overlap;
+#[cfg(any(feature = "ndarray", feature = "flex", feature = "wgpu"))]
+mod primitive;
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod softmax_ce;
 
@@ -84,7 +88,7 @@ pub fn calls() -> u64 {
 }
 
 /// Counts one forward pass on a fused kernel.
-#[cfg(any(feature = "ndarray", feature = "flex"))]
+#[cfg(any(feature = "ndarray", feature = "flex", feature = "wgpu"))]
 fn count_call() {
     CALLS.with(|cell| cell.set(cell.get() + 1));
 }
@@ -119,5 +123,7 @@ pub fn backends() -> &'static [&'static str] {
         "ndarray",
         #[cfg(feature = "flex")]
         "flex",
+        #[cfg(feature = "wgpu")]
+        "wgpu",
     ]
 }

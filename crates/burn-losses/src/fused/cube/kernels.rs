@@ -1,0 +1,536 @@
+//! The CubeCL kernels (WGSL on wgpu; the same source compiles for CUDA and ROCm): the formulas
+//! of `fused/softmax_ce.rs` and `fused/overlap.rs`, one thread per pixel (or, for the overlap
+//! sums, per sample, class and lane), over contiguous `[N, C, S]` tensors indexed linearly.
+//!
+//! WGSL has neither `-inf` literals nor f32 atomics: maxima start from the first class, and
+//! the overlap sums are written per lane and summed by a second launch.
+
+use cubecl::prelude::*;
+
+/// Below this, `x^p` (`p ∉ {1, 2}`) is `TINY^p` with a zero derivative, as on the host.
+const TINY: f32 = 1.084_202_2e-19;
+
+/// `max_k x[base + k·s]` over the `c` classes of a pixel.
+#[cube]
+fn pixel_max<F: Float>(x: &Tensor<F>, base: usize, s: usize, c: usize) -> F {
+    let mut m = x[base];
+    for k in 1..c {
+        m = F::max(m, x[base + k * s]);
+    }
+    m
+}
+
+/// `ln Σ_k e^(x[base + k·s] − m)`.
+#[cube]
+fn pixel_log_sum<F: Float>(x: &Tensor<F>, base: usize, s: usize, c: usize, m: F) -> F {
+    let mut sum = F::new(0.0);
+    for k in 0..c {
+        sum += F::exp(x[base + k * s] - m);
+    }
+    F::ln(sum)
+}
+
+/// The class of target `t` if it counts, else `classes`; `ignore_class` is `ignore_index`
+/// where that lies in `[0, C)`, `classes` otherwise.
+#[cube]
+fn class_of<I: Int>(t: I, classes: u32, ignore_class: u32) -> u32 {
+    let mut y = classes;
+    if t >= I::new(0) && t < I::cast_from(classes) {
+        let class = u32::cast_from(t);
+        if class != ignore_class {
+            y = class;
+        }
+    }
+    y
+}
+
+/// `x^p` for `x >= 0` (`0` at `x <= 0`, `TINY^p` below `TINY`, for `p ∉ {1, 2}`).
+#[cube]
+fn power<F: Float>(x: F, p: F) -> F {
+    let mut v = F::new(0.0);
+    if p == F::new(1.0) {
+        v = x;
+    } else if p == F::new(2.0) {
+        v = x * x;
+    } else if x > F::new(0.0) {
+        v = F::powf(F::max(x, F::new(TINY)), p);
+    }
+    v
+}
+
+/// `d x^p / dx` with the rules of [`power`].
+#[cube]
+fn power_slope<F: Float>(x: F, p: F) -> F {
+    let mut d = F::new(0.0);
+    if p == F::new(1.0) {
+        d = F::new(1.0);
+    } else if p == F::new(2.0) {
+        d = F::new(2.0) * x;
+    } else if x >= F::new(TINY) {
+        d = p * F::powf(x, p) / x;
+    }
+    d
+}
+
+/// `Σ_k w_k`.
+#[cube]
+fn weight_sum<F: Float>(weights: &Tensor<F>, c: usize) -> F {
+    let mut total = F::new(0.0);
+    for k in 0..c {
+        total += weights[k];
+    }
+    total
+}
+
+/// Cross-entropy (`params = [1 − ε, ε/C, γ]`) or, with `focal` (`γ > 0`), focal loss of one
+/// pixel per thread: its loss and its weight in the mean (`w_y`, or `1` with
+/// `unit_denominator`), `0` where the target does not count.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn class_forward<F: Float, I: Int>(
+    logits: &Tensor<F>,
+    targets: &Tensor<I>,
+    weights: &Tensor<F>,
+    params: &Tensor<F>,
+    losses: &mut Tensor<F>,
+    denominators: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    ignore_class: u32,
+    #[comptime] focal: bool,
+    #[comptime] unit_denominator: bool,
+    #[define(F, I)] _dtypes: [StorageType; 2],
+) {
+    let pixel = ABSOLUTE_POS;
+    if pixel >= losses.len() {
+        terminate!();
+    }
+    let (c, s) = (classes as usize, pixels as usize);
+    let base = (pixel / s) * c * s + pixel % s;
+    let m = pixel_max::<F>(logits, base, s, c);
+    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let y = class_of::<I>(targets[pixel], classes, ignore_class);
+    let mut loss = F::new(0.0);
+    let mut denominator = F::new(0.0);
+    if y < classes {
+        let y = y as usize;
+        let w = weights[y];
+        let log_p = (logits[base + y * s] - m) - ls;
+        if focal {
+            let q = F::new(1.0) - F::exp(log_p);
+            loss = w * power::<F>(q, params[2]) * (F::new(0.0) - log_p);
+        } else {
+            let mut smooth = F::new(0.0);
+            if params[1] > F::new(0.0) {
+                for k in 0..c {
+                    smooth += weights[k] * (ls - (logits[base + k * s] - m));
+                }
+            }
+            loss = params[0] * w * (F::new(0.0) - log_p) + params[1] * smooth;
+        }
+        denominator = w;
+        if unit_denominator {
+            denominator = F::new(1.0);
+        }
+    }
+    losses[pixel] = loss;
+    denominators[pixel] = denominator;
+}
+
+/// `∂L/∂x` of [`class_forward`] from the upstream gradient of the losses, one pixel per thread:
+/// `a·(p_c − δ_cy) + b·(W·p_c − w_c)`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn class_backward<F: Float, I: Int>(
+    logits: &Tensor<F>,
+    targets: &Tensor<I>,
+    weights: &Tensor<F>,
+    params: &Tensor<F>,
+    upstream: &Tensor<F>,
+    grad: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    ignore_class: u32,
+    #[comptime] focal: bool,
+    #[define(F, I)] _dtypes: [StorageType; 2],
+) {
+    let pixel = ABSOLUTE_POS;
+    if pixel >= targets.len() {
+        terminate!();
+    }
+    let (c, s) = (classes as usize, pixels as usize);
+    let base = (pixel / s) * c * s + pixel % s;
+    let m = pixel_max::<F>(logits, base, s, c);
+    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let y = class_of::<I>(targets[pixel], classes, ignore_class);
+    let g = upstream[pixel * upstream.stride(0)];
+    let mut a = F::new(0.0);
+    let mut b = F::new(0.0);
+    let mut total = F::new(0.0);
+    if y < classes {
+        let w = weights[y as usize];
+        if focal {
+            let log_p = (logits[base + y as usize * s] - m) - ls;
+            let p = F::exp(log_p);
+            let gamma = params[2];
+            let q = F::new(1.0) - p;
+            a = g * w * (power::<F>(q, gamma) - power_slope::<F>(q, gamma) * p * log_p);
+        } else {
+            a = g * params[0] * w;
+            b = g * params[1];
+            if params[1] > F::new(0.0) {
+                total = weight_sum::<F>(weights, c);
+            }
+        }
+    }
+    for k in 0..c {
+        let p = F::exp((logits[base + k * s] - m) - ls);
+        let mut d = a * p + b * (total * p - weights[k]);
+        if k == y as usize {
+            d -= a;
+        }
+        grad[base + k * s] = d;
+    }
+}
+
+/// Cross-entropy against probability targets (`params = [1 − ε, ε/C]`), one pixel per thread:
+/// `Σ_c w_c·t'_c·(−log p_c)` with `t' = (1 − ε)·t + ε/C`.
+#[cube(launch)]
+pub(crate) fn soft_forward<F: Float>(
+    logits: &Tensor<F>,
+    targets: &Tensor<F>,
+    weights: &Tensor<F>,
+    params: &Tensor<F>,
+    losses: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    #[define(F)] _dtype: StorageType,
+) {
+    let pixel = ABSOLUTE_POS;
+    if pixel >= losses.len() {
+        terminate!();
+    }
+    let (c, s) = (classes as usize, pixels as usize);
+    let base = (pixel / s) * c * s + pixel % s;
+    let m = pixel_max::<F>(logits, base, s, c);
+    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let mut loss = F::new(0.0);
+    for k in 0..c {
+        let wt = weights[k] * (params[0] * targets[base + k * s] + params[1]);
+        loss += wt * (ls - (logits[base + k * s] - m));
+    }
+    losses[pixel] = loss;
+}
+
+/// `∂L/∂x` of [`soft_forward`]: `g·(A·p_c − w_c·t'_c)` with `A = Σ_c w_c·t'_c`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn soft_backward<F: Float>(
+    logits: &Tensor<F>,
+    targets: &Tensor<F>,
+    weights: &Tensor<F>,
+    params: &Tensor<F>,
+    upstream: &Tensor<F>,
+    grad: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    #[define(F)] _dtype: StorageType,
+) {
+    let (c, s) = (classes as usize, pixels as usize);
+    let pixel = ABSOLUTE_POS;
+    if pixel * c >= grad.len() {
+        terminate!();
+    }
+    let base = (pixel / s) * c * s + pixel % s;
+    let m = pixel_max::<F>(logits, base, s, c);
+    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let g = upstream[pixel * upstream.stride(0)];
+    let mut total = F::new(0.0);
+    for k in 0..c {
+        total += weights[k] * (params[0] * targets[base + k * s] + params[1]);
+    }
+    for k in 0..c {
+        let p = F::exp((logits[base + k * s] - m) - ls);
+        let wt = weights[k] * (params[0] * targets[base + k * s] + params[1]);
+        grad[base + k * s] = g * (total * p - wt);
+    }
+}
+
+/// The activated input of class `k` at the pixel at `base`; `(m, ls)` are the pixel's max
+/// and log-sum-exp (used by softmax only).
+#[cube]
+fn activated<F: Float>(
+    x: F,
+    m: F,
+    ls: F,
+    #[comptime] softmax: bool,
+    #[comptime] sigmoid: bool,
+) -> F {
+    let mut a = x;
+    if softmax {
+        a = F::exp((x - m) - ls);
+    } else if sigmoid {
+        a = F::new(1.0) / (F::new(1.0) + F::exp(F::new(0.0) - x));
+    }
+    a
+}
+
+/// The pixel's max and log-sum-exp where softmax needs them (zeros otherwise).
+#[cube]
+fn softmax_stats<F: Float>(
+    x: &Tensor<F>,
+    base: usize,
+    s: usize,
+    c: usize,
+    #[comptime] softmax: bool,
+) -> PixelStats<F> {
+    let mut stats = PixelStats::<F> {
+        m: F::new(0.0),
+        ls: F::new(0.0),
+    };
+    if softmax {
+        stats.m = pixel_max::<F>(x, base, s, c);
+        stats.ls = pixel_log_sum::<F>(x, base, s, c, stats.m);
+    }
+    stats
+}
+
+/// A pixel's max and log-sum-exp.
+#[derive(CubeType, Clone, Copy)]
+pub(crate) struct PixelStats<F: Float> {
+    m: F,
+    ls: F,
+}
+
+/// The overlap sums `I`, `P`, `T` (`params = [p]`) against dense targets, per sample, class
+/// and lane (`[N, 3, C, L]`): lane `l` takes pixels `l, l + L, ..`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn overlap_dense<F: Float>(
+    x: &Tensor<F>,
+    y: &Tensor<F>,
+    params: &Tensor<F>,
+    partials: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    lanes: u32,
+    #[comptime] softmax: bool,
+    #[comptime] sigmoid: bool,
+    #[define(F)] _dtype: StorageType,
+) {
+    let unit = ABSOLUTE_POS;
+    let (c, s, l) = (classes as usize, pixels as usize, lanes as usize);
+    if unit * 3 >= partials.len() {
+        terminate!();
+    }
+    let (sample, class) = ((unit / l) / c, (unit / l) % c);
+    let p = params[0];
+    let mut sums = Sums::<F> {
+        i: F::new(0.0),
+        p: F::new(0.0),
+        t: F::new(0.0),
+    };
+    let mut j = unit % l;
+    while j < s {
+        let base = sample * c * s + j;
+        let stats = softmax_stats::<F>(x, base, s, c, softmax);
+        let a = activated::<F>(x[base + class * s], stats.m, stats.ls, softmax, sigmoid);
+        let t = y[base + class * s];
+        sums.i += a * t;
+        sums.p += power::<F>(a, p);
+        sums.t += power::<F>(t, p);
+        j += l;
+    }
+    write_partials::<F>(
+        partials,
+        (sample * 3 * c + class) * l + unit % l,
+        c * l,
+        sums,
+    );
+}
+
+/// The overlap sums against class indices: a pixel whose index is outside `[0, C)` leaves
+/// every sum.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn overlap_indices<F: Float, I: Int>(
+    x: &Tensor<F>,
+    targets: &Tensor<I>,
+    params: &Tensor<F>,
+    partials: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    lanes: u32,
+    #[comptime] softmax: bool,
+    #[comptime] sigmoid: bool,
+    #[define(F, I)] _dtypes: [StorageType; 2],
+) {
+    let unit = ABSOLUTE_POS;
+    let (c, s, l) = (classes as usize, pixels as usize, lanes as usize);
+    if unit * 3 >= partials.len() {
+        terminate!();
+    }
+    let (sample, class) = ((unit / l) / c, (unit / l) % c);
+    let p = params[0];
+    let mut sums = Sums::<F> {
+        i: F::new(0.0),
+        p: F::new(0.0),
+        t: F::new(0.0),
+    };
+    let mut j = unit % l;
+    while j < s {
+        let y = class_of::<I>(targets[sample * s + j], classes, classes);
+        if y < classes {
+            let base = sample * c * s + j;
+            let stats = softmax_stats::<F>(x, base, s, c, softmax);
+            let a = activated::<F>(x[base + class * s], stats.m, stats.ls, softmax, sigmoid);
+            sums.p += power::<F>(a, p);
+            if y as usize == class {
+                sums.i += a;
+                sums.t += F::new(1.0);
+            }
+        }
+        j += l;
+    }
+    write_partials::<F>(
+        partials,
+        (sample * 3 * c + class) * l + unit % l,
+        c * l,
+        sums,
+    );
+}
+
+/// Running `I`, `P`, `T` sums of one thread.
+#[derive(CubeType, Clone, Copy)]
+pub(crate) struct Sums<F: Float> {
+    i: F,
+    p: F,
+    t: F,
+}
+
+/// Writes `sums` at `at`, `at + step` and `at + 2·step`.
+#[cube]
+fn write_partials<F: Float>(partials: &mut Tensor<F>, at: usize, step: usize, sums: Sums<F>) {
+    partials[at] = sums.i;
+    partials[at + step] = sums.p;
+    partials[at + 2 * step] = sums.t;
+}
+
+/// The input gradient of class `k` from `u_k`, the activated input `a_k` and (softmax)
+/// `dot = Σ_k a_k·u_k`.
+#[cube]
+fn input_gradient<F: Float>(
+    u: F,
+    a: F,
+    dot: F,
+    #[comptime] softmax: bool,
+    #[comptime] sigmoid: bool,
+) -> F {
+    let mut d = u;
+    if softmax {
+        d = a * (u - dot);
+    } else if sigmoid {
+        d = u * a * (F::new(1.0) - a);
+    }
+    d
+}
+
+/// `∂L/∂x` of [`overlap_dense`] from `∂L/∂I` and `∂L/∂P` (`upstream`, `[N, 3, C]`), one
+/// pixel per thread: `u_c = ∂L/∂I_c·y_c + ∂L/∂P_c·p·a_c^(p−1)` through the activation.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn overlap_dense_backward<F: Float>(
+    x: &Tensor<F>,
+    y: &Tensor<F>,
+    params: &Tensor<F>,
+    upstream: &Tensor<F>,
+    grad: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    #[comptime] softmax: bool,
+    #[comptime] sigmoid: bool,
+    #[define(F)] _dtype: StorageType,
+) {
+    let (c, s) = (classes as usize, pixels as usize);
+    let pixel = ABSOLUTE_POS;
+    if pixel * c >= grad.len() {
+        terminate!();
+    }
+    let sample = pixel / s;
+    let base = sample * c * s + pixel % s;
+    let p = params[0];
+    let g = sample * upstream.stride(0);
+    let (g_i, g_p, g_c) = (g, g + upstream.stride(1), upstream.stride(2));
+    let stats = softmax_stats::<F>(x, base, s, c, softmax);
+    let mut dot = F::new(0.0);
+    if softmax {
+        for k in 0..c {
+            let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
+            let u = upstream[g_i + k * g_c] * y[base + k * s]
+                + upstream[g_p + k * g_c] * power_slope::<F>(a, p);
+            dot += a * u;
+        }
+    }
+    for k in 0..c {
+        let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
+        let u = upstream[g_i + k * g_c] * y[base + k * s]
+            + upstream[g_p + k * g_c] * power_slope::<F>(a, p);
+        grad[base + k * s] = input_gradient::<F>(u, a, dot, softmax, sigmoid);
+    }
+}
+
+/// `∂L/∂x` of [`overlap_indices`]: as [`overlap_dense_backward`] with one-hot targets, and
+/// `0` at pixels whose index is outside `[0, C)`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn overlap_indices_backward<F: Float, I: Int>(
+    x: &Tensor<F>,
+    targets: &Tensor<I>,
+    params: &Tensor<F>,
+    upstream: &Tensor<F>,
+    grad: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    #[comptime] softmax: bool,
+    #[comptime] sigmoid: bool,
+    #[define(F, I)] _dtypes: [StorageType; 2],
+) {
+    let (c, s) = (classes as usize, pixels as usize);
+    let pixel = ABSOLUTE_POS;
+    if pixel >= targets.len() {
+        terminate!();
+    }
+    let sample = pixel / s;
+    let base = sample * c * s + pixel % s;
+    let y = class_of::<I>(targets[pixel], classes, classes);
+    if y >= classes {
+        for k in 0..c {
+            grad[base + k * s] = F::new(0.0);
+        }
+        terminate!();
+    }
+    let y = y as usize;
+    let p = params[0];
+    let g = sample * upstream.stride(0);
+    let (g_i, g_p, g_c) = (g, g + upstream.stride(1), upstream.stride(2));
+    let stats = softmax_stats::<F>(x, base, s, c, softmax);
+    let mut dot = F::new(0.0);
+    if softmax {
+        for k in 0..c {
+            let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
+            let mut u = upstream[g_p + k * g_c] * power_slope::<F>(a, p);
+            if k == y {
+                u += upstream[g_i + k * g_c];
+            }
+            dot += a * u;
+        }
+    }
+    for k in 0..c {
+        let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
+        let mut u = upstream[g_p + k * g_c] * power_slope::<F>(a, p);
+        if k == y {
+            u += upstream[g_i + k * g_c];
+        }
+        grad[base + k * s] = input_gradient::<F>(u, a, dot, softmax, sigmoid);
+    }
+}
