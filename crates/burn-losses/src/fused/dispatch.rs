@@ -6,14 +6,28 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 use super::ClassLossSpec;
 use crate::Activation;
 use crate::functional::overlap::OverlapTargets;
+#[cfg(feature = "fusion")]
+use burn_fusion::Fusion;
+
+/// The backend of the device kernels: `burn::backend::Wgpu` without Burn's `fusion`.
 #[cfg(feature = "wgpu")]
-use burn::backend::wgpu::WgpuRuntime;
+type Wgpu = burn::backend::wgpu::CubeBackend<burn::backend::wgpu::WgpuRuntime, f32, i32, u32>;
 
 /// The inputs of [`class_losses`], handed back where there is no kernel.
 pub(super) type ClassInputs<B, const D: usize, const K: usize> = (Tensor<B, D>, Tensor<B, K, Int>);
 /// The inputs of [`overlap_statistics`], handed back where there is no kernel.
 pub(super) type OverlapInputs<B, const D: usize, const K: usize> =
     (Tensor<B, D>, OverlapTargets<B, D, K>);
+
+/// Returns the kernel's result if it took the inputs, rebinds them to `$inputs` otherwise.
+macro_rules! attempt {
+    ($inputs:pat, $call:expr) => {
+        let $inputs = match $call {
+            Ok(out) => return Ok(out),
+            Err(inputs) => inputs,
+        };
+    };
+}
 
 /// Per-pixel losses `[N·S]` and their weights in the mean `[N·S]`, from the fused kernel.
 pub(crate) struct ClassLosses<B: Backend> {
@@ -40,24 +54,25 @@ pub(crate) fn class_losses<B: Backend, const D: usize, const K: usize>(
         return Err((logits, targets));
     }
     #[cfg(feature = "ndarray")]
-    let (logits, targets) = match host::class_losses::<B, burn::backend::NdArray<f32>, D, K>(
-        logits, targets, weight, &spec,
-    ) {
-        Ok(losses) => return Ok(losses),
-        Err(inputs) => inputs,
-    };
+    attempt!(
+        (logits, targets),
+        host::class_losses::<B, burn::backend::NdArray<f32>, D, K>(logits, targets, weight, &spec)
+    );
     #[cfg(feature = "flex")]
-    let (logits, targets) =
-        match host::class_losses::<B, burn::backend::Flex, D, K>(logits, targets, weight, &spec) {
-            Ok(losses) => return Ok(losses),
-            Err(inputs) => inputs,
-        };
+    attempt!(
+        (logits, targets),
+        host::class_losses::<B, burn::backend::Flex, D, K>(logits, targets, weight, &spec)
+    );
     #[cfg(feature = "wgpu")]
-    let (logits, targets) =
-        match super::cube::class_losses::<B, WgpuRuntime, D, K>(logits, targets, weight, &spec) {
-            Ok(losses) => return Ok(losses),
-            Err(inputs) => inputs,
-        };
+    attempt!(
+        (logits, targets),
+        super::cube::class_losses::<B, Wgpu, D, K>(logits, targets, weight, &spec)
+    );
+    #[cfg(feature = "fusion")]
+    attempt!(
+        (logits, targets),
+        super::cube::class_losses::<B, Fusion<Wgpu>, D, K>(logits, targets, weight, &spec)
+    );
     let _ = (weight, spec);
     Err((logits, targets))
 }
@@ -75,25 +90,27 @@ pub(crate) fn soft_class_losses<B: Backend, const D: usize>(
         return Err((logits, targets));
     }
     #[cfg(feature = "ndarray")]
-    let (logits, targets) = match host::soft_class_losses::<B, burn::backend::NdArray<f32>, D>(
-        logits, targets, weight, &spec,
-    ) {
-        Ok(losses) => return Ok(losses),
-        Err(inputs) => inputs,
-    };
+    attempt!(
+        (logits, targets),
+        host::soft_class_losses::<B, burn::backend::NdArray<f32>, D>(
+            logits, targets, weight, &spec
+        )
+    );
     #[cfg(feature = "flex")]
-    let (logits, targets) = match host::soft_class_losses::<B, burn::backend::Flex, D>(
-        logits, targets, weight, &spec,
-    ) {
-        Ok(losses) => return Ok(losses),
-        Err(inputs) => inputs,
-    };
+    attempt!(
+        (logits, targets),
+        host::soft_class_losses::<B, burn::backend::Flex, D>(logits, targets, weight, &spec)
+    );
     #[cfg(feature = "wgpu")]
-    let (logits, targets) =
-        match super::cube::soft_class_losses::<B, WgpuRuntime, D>(logits, targets, weight, &spec) {
-            Ok(losses) => return Ok(losses),
-            Err(inputs) => inputs,
-        };
+    attempt!(
+        (logits, targets),
+        super::cube::soft_class_losses::<B, Wgpu, D>(logits, targets, weight, &spec)
+    );
+    #[cfg(feature = "fusion")]
+    attempt!(
+        (logits, targets),
+        super::cube::soft_class_losses::<B, Fusion<Wgpu>, D>(logits, targets, weight, &spec)
+    );
     let _ = (weight, spec);
     Err((logits, targets))
 }
@@ -112,24 +129,25 @@ pub(crate) fn overlap_statistics<B: Backend, const D: usize, const K: usize>(
         return Err((input, targets));
     }
     #[cfg(feature = "ndarray")]
-    let (input, targets) = match host::overlap::<B, burn::backend::NdArray<f32>, D, K>(
-        input, targets, ncs, activation, p,
-    ) {
-        Ok(stats) => return Ok(stats),
-        Err(inputs) => inputs,
-    };
+    attempt!(
+        (input, targets),
+        host::overlap::<B, burn::backend::NdArray<f32>, D, K>(input, targets, ncs, activation, p)
+    );
     #[cfg(feature = "flex")]
-    let (input, targets) =
-        match host::overlap::<B, burn::backend::Flex, D, K>(input, targets, ncs, activation, p) {
-            Ok(stats) => return Ok(stats),
-            Err(inputs) => inputs,
-        };
+    attempt!(
+        (input, targets),
+        host::overlap::<B, burn::backend::Flex, D, K>(input, targets, ncs, activation, p)
+    );
     #[cfg(feature = "wgpu")]
-    let (input, targets) =
-        match super::cube::overlap::<B, WgpuRuntime, D, K>(input, targets, ncs, activation, p) {
-            Ok(stats) => return Ok(stats),
-            Err(inputs) => inputs,
-        };
+    attempt!(
+        (input, targets),
+        super::cube::overlap::<B, Wgpu, D, K>(input, targets, ncs, activation, p)
+    );
+    #[cfg(feature = "fusion")]
+    attempt!(
+        (input, targets),
+        super::cube::overlap::<B, Fusion<Wgpu>, D, K>(input, targets, ncs, activation, p)
+    );
     let _ = (ncs, activation, p);
     Err((input, targets))
 }

@@ -1,4 +1,4 @@
-//! Fused CPU kernels for the two passes every loss but Lovász makes over the pixels, and the
+//! Fused kernels for the two passes every loss but Lovász makes over the pixels, and the
 //! switch that turns them off.
 //!
 //! Two primitives carry the losses:
@@ -11,23 +11,30 @@
 //!   `P = Σ a^p` and `T = Σ y^p` per sample and class after the activation; one pass writes
 //!   `∂L/∂x` (every Dice-family loss).
 //!
-//! They run where the backend is one the crate was compiled for — feature `ndarray`:
-//! `NdArray<f32>` (its default `i64` indices), feature `flex`: `Flex` — with or without
-//! `Autodiff` (a custom backward node). Every other backend, a float type other than f32, a
-//! quantized tensor, class weights that require a gradient, or dense (probability, one-hot,
-//! soft) targets that require one take the generic tensor-op path, which stays the reference
-//! implementation.
+//! They run where the backend is one the crate was compiled for, with or without `Autodiff`
+//! (a custom backward node):
+//!
+//! - feature `ndarray`: `NdArray<f32>` (its default `i64` indices), host kernels;
+//! - feature `flex`: `Flex`, the same host kernels;
+//! - feature `wgpu`: `CubeBackend<WgpuRuntime, f32, i32, u32>` — `burn::backend::Wgpu` as it
+//!   is without Burn's `fusion` feature — CubeCL kernels (`fused/cube/`), one launch per pass
+//!   (the overlap sums add one reduction launch). `Fusion<CubeBackend<..>>` (Burn's default
+//!   `Wgpu`) takes the generic path, as does Burn's own `Wgpu` on a runtime other than wgpu.
+//!
+//! Every other backend, a float type other than f32, a quantized tensor, class weights that
+//! require a gradient, or dense (probability, one-hot, soft) targets that require one take the
+//! generic tensor-op path, which stays the reference implementation.
 //!
 //! **Why downcasting.** The loss modules stay generic over `B: Backend` with no new bound, so
 //! the dispatcher cannot ask the type system which backend it has. It moves the tensor
 //! primitive through [`core::any::Any`] (`B: 'static` already) and tries the concrete types it
 //! has kernels for: no `unsafe`, no trait for users to implement, and a backend without kernels
-//! costs two failed type-id comparisons. The alternative, a backend-extension trait, would put
+//! costs a failed type-id comparison per type tried. The alternative, a backend-extension trait, would put
 //! a new bound on every loss (breaking code generic over `B: Backend`) or need an impl for
 //! every backend type, including those without kernels. The autodiff node is registered with
 //! `NoCheckpointing`'s rules: its state keeps what the backward pass needs (the logits, which
-//! share storage with the input, and two floats per pixel), so it never asks for a
-//! recomputation.
+//! share storage with the input, and on the host two floats per pixel; the device kernels
+//! recompute them), so it never asks for a recomputation.
 
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod blocks;
@@ -111,7 +118,8 @@ pub fn is_enabled() -> bool {
     ENABLED.with(Cell::get)
 }
 
-/// The backends this build has fused kernels for, by cargo feature: `"ndarray"`, `"flex"`.
+/// The backends this build has fused kernels for, by cargo feature: `"ndarray"`, `"flex"`,
+/// `"wgpu"`.
 ///
 /// ```
 /// let backends = burn_losses::fused::backends();

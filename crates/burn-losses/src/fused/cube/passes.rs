@@ -1,0 +1,299 @@
+//! Each pass of the device kernels as a function of the `CubeTensor`s it reads: what both the
+//! direct backend and Burn's `Fusion` (a custom operation) run.
+
+use burn::backend::wgpu::{CubeBackend, CubeTensor};
+use burn::tensor::{DType, Shape, Tensor, TensorPrimitive};
+use burn_cubecl::CubeRuntime;
+use burn_cubecl::kernel::into_contiguous;
+use burn_cubecl::ops::numeric::empty_device_dtype;
+use cubecl::prelude::{ComputeClient, CubeCount};
+use cubecl::{CubeDim, calculate_cube_count_elemwise};
+
+use super::kernels;
+use crate::Activation;
+
+/// One pass. Inputs, in order (`targets` is the only int tensor, and only with class
+/// indices); outputs are f32.
+///
+/// | pass | inputs | outputs |
+/// |---|---|---|
+/// | `ClassForward` | logits, targets, weights, params | losses `[N·S]`, denominators `[N·S]` |
+/// | `ClassBackward` | logits, targets, weights, params, upstream | `∂L/∂logits` |
+/// | `SoftForward` | logits, targets, weights, params | losses `[N·S]` |
+/// | `SoftBackward` | logits, targets, weights, params, upstream | `∂L/∂logits` |
+/// | `OverlapForward` | input, targets, params | `[N, 3, C]` (`I`, `P`, `T`) |
+/// | `OverlapBackward` | input, targets, params, upstream | `∂L/∂input` |
+///
+/// `params` is `[1 − ε, ε/C, γ]` for the class losses and `[p]` for the overlap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Pass {
+    ClassForward {
+        /// Focal with `γ > 0`.
+        focal: bool,
+        /// Focal: each pixel weighs `1` in the mean, not `w_y`.
+        unit_denominator: bool,
+        /// `ignore_index` where it lies in `[0, C)`, `C` otherwise.
+        ignore: u32,
+    },
+    ClassBackward {
+        focal: bool,
+        ignore: u32,
+    },
+    SoftForward,
+    SoftBackward,
+    OverlapForward {
+        indices: bool,
+        activation: Activation,
+    },
+    OverlapBackward {
+        indices: bool,
+        activation: Activation,
+    },
+}
+
+/// Pixels per lane of the overlap sums: enough lanes to fill a device, few enough that each
+/// thread sums a run of pixels.
+const PIXELS_PER_LANE: usize = 64;
+const MAX_LANES: usize = 1024;
+
+impl Pass {
+    /// The index of the int input, if any (what `Fusion` fetches as an int tensor).
+    #[cfg_attr(not(feature = "fusion"), allow(dead_code))]
+    pub fn int_input(self) -> Option<usize> {
+        match self {
+            Self::ClassForward { .. } | Self::ClassBackward { .. } => Some(1),
+            Self::OverlapForward { indices, .. } | Self::OverlapBackward { indices, .. } => {
+                indices.then_some(1)
+            }
+            Self::SoftForward | Self::SoftBackward => None,
+        }
+    }
+
+    /// The shapes of the outputs, from that of the first input (`[N, C, d1, .., dk]`).
+    pub fn output_shapes(self, input: &Shape) -> Vec<Shape> {
+        let [n, c, s] = ncs(input.as_slice());
+        match self {
+            Self::ClassForward { .. } => vec![Shape::new([n * s]), Shape::new([n * s])],
+            Self::SoftForward => vec![Shape::new([n * s])],
+            Self::OverlapForward { .. } => vec![Shape::new([n, 3, c])],
+            Self::ClassBackward { .. } | Self::SoftBackward | Self::OverlapBackward { .. } => {
+                vec![input.clone()]
+            }
+        }
+    }
+
+    /// Runs the pass (one launch; the overlap sums one more).
+    pub fn run<R: CubeRuntime>(self, inputs: Vec<CubeTensor<R>>) -> Vec<CubeTensor<R>> {
+        let inputs: Vec<_> = inputs.into_iter().map(into_contiguous).collect();
+        if let Self::OverlapForward {
+            indices,
+            activation,
+        } = self
+        {
+            return vec![overlap_sums(&inputs, indices, activation)];
+        }
+        let x = &inputs[0];
+        let [n, c, s] = ncs(x.meta.shape());
+        let outputs: Vec<_> = self
+            .output_shapes(x.meta.shape())
+            .into_iter()
+            .map(|shape| {
+                empty_device_dtype::<R>(x.client.clone(), x.device.clone(), shape, DType::F32)
+            })
+            .collect();
+        let client = &x.client;
+        let arg = |i: usize| inputs[i].clone().into_tensor_arg();
+        let out = |i: usize| outputs[i].clone().into_tensor_arg();
+        let int_dtype = inputs[1].dtype;
+        let (classes, pixels) = (c as u32, s as u32);
+        let (count, dim) = grid(client, n * s);
+        match self {
+            Self::ClassForward {
+                focal,
+                unit_denominator,
+                ignore,
+            } => kernels::class_forward::launch::<R>(
+                client,
+                count,
+                dim,
+                arg(0),
+                arg(1),
+                arg(2),
+                arg(3),
+                out(0),
+                out(1),
+                classes,
+                pixels,
+                ignore,
+                focal,
+                unit_denominator,
+                [DType::F32.into(), int_dtype.into()],
+            ),
+            Self::ClassBackward { focal, ignore } => kernels::class_backward::launch::<R>(
+                client,
+                count,
+                dim,
+                arg(0),
+                arg(1),
+                arg(2),
+                arg(3),
+                arg(4),
+                out(0),
+                classes,
+                pixels,
+                ignore,
+                focal,
+                [DType::F32.into(), int_dtype.into()],
+            ),
+            Self::SoftForward => kernels::soft_forward::launch::<R>(
+                client,
+                count,
+                dim,
+                arg(0),
+                arg(1),
+                arg(2),
+                arg(3),
+                out(0),
+                classes,
+                pixels,
+                DType::F32.into(),
+            ),
+            Self::SoftBackward => kernels::soft_backward::launch::<R>(
+                client,
+                count,
+                dim,
+                arg(0),
+                arg(1),
+                arg(2),
+                arg(3),
+                arg(4),
+                out(0),
+                classes,
+                pixels,
+                DType::F32.into(),
+            ),
+            Self::OverlapForward { .. } => unreachable!("returned above"),
+            Self::OverlapBackward {
+                indices,
+                activation,
+            } => {
+                let [softmax, sigmoid] = flags(activation);
+                if indices {
+                    kernels::overlap_indices_backward::launch::<R>(
+                        client,
+                        count,
+                        dim,
+                        arg(0),
+                        arg(1),
+                        arg(2),
+                        arg(3),
+                        out(0),
+                        classes,
+                        pixels,
+                        softmax,
+                        sigmoid,
+                        [DType::F32.into(), int_dtype.into()],
+                    )
+                } else {
+                    kernels::overlap_dense_backward::launch::<R>(
+                        client,
+                        count,
+                        dim,
+                        arg(0),
+                        arg(1),
+                        arg(2),
+                        arg(3),
+                        out(0),
+                        classes,
+                        pixels,
+                        softmax,
+                        sigmoid,
+                        DType::F32.into(),
+                    )
+                }
+            }
+        }
+        outputs
+    }
+}
+
+/// `[N, C, S]` of a `[N, C, d1, .., dk]` shape.
+pub(crate) fn ncs(shape: &[usize]) -> [usize; 3] {
+    [shape[0], shape[1], shape[2..].iter().product()]
+}
+
+/// One thread per unit.
+fn grid<R: CubeRuntime>(client: &ComputeClient<R>, units: usize) -> (CubeCount, CubeDim) {
+    let dim = CubeDim::new(client, units);
+    (calculate_cube_count_elemwise(client, units, dim), dim)
+}
+
+/// `[softmax, sigmoid]` for the kernels' compile-time switches.
+fn flags(activation: Activation) -> [bool; 2] {
+    [
+        activation == Activation::Softmax,
+        activation == Activation::Sigmoid,
+    ]
+}
+
+/// The overlap statistics `[N, 3, C]`: per-lane sums, then their sum over the lanes.
+fn overlap_sums<R: CubeRuntime>(
+    inputs: &[CubeTensor<R>],
+    indices: bool,
+    activation: Activation,
+) -> CubeTensor<R> {
+    let x = &inputs[0];
+    let client = &x.client;
+    let [n, c, s] = ncs(x.meta.shape());
+    let (classes, pixels) = (c as u32, s as u32);
+    let arg = |i: usize| inputs[i].clone().into_tensor_arg();
+    let [softmax, sigmoid] = flags(activation);
+    let lanes = s.div_ceil(PIXELS_PER_LANE).clamp(1, MAX_LANES);
+    let partials = empty_device_dtype::<R>(
+        x.client.clone(),
+        x.device.clone(),
+        Shape::new([n, 3, c, lanes]),
+        DType::F32,
+    );
+    let (count, dim) = grid(client, n * c * lanes);
+    let partials_arg = partials.clone().into_tensor_arg();
+    if indices {
+        kernels::overlap_indices::launch::<R>(
+            client,
+            count,
+            dim,
+            arg(0),
+            arg(1),
+            arg(2),
+            partials_arg,
+            classes,
+            pixels,
+            lanes as u32,
+            softmax,
+            sigmoid,
+            [DType::F32.into(), inputs[1].dtype.into()],
+        )
+    } else {
+        kernels::overlap_dense::launch::<R>(
+            client,
+            count,
+            dim,
+            arg(0),
+            arg(1),
+            arg(2),
+            partials_arg,
+            classes,
+            pixels,
+            lanes as u32,
+            softmax,
+            sigmoid,
+            DType::F32.into(),
+        )
+    }
+    // The lanes' sum: one reduction launch.
+    Tensor::<CubeBackend<R, f32, i32, u32>, 4>::from_primitive(TensorPrimitive::Float(partials))
+        .sum_dim(3)
+        .reshape([n, 3, c])
+        .into_primitive()
+        .tensor()
+}
