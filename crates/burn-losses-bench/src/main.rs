@@ -4,13 +4,16 @@
 //! cargo run --release -p burn-losses-bench                                   # ndarray, CPU
 //! cargo run --release -p burn-losses-bench --no-default-features --features flex   # flex, CPU
 //! cargo run --release -p burn-losses-bench --no-default-features --features wgpu   # wgpu, GPU
+//! cargo run --release -p burn-losses-bench --no-default-features --features fusion # + fusion
 //! cargo run --release -p burn-losses-bench -- 4 8 64 64 5                    # N C H W iterations
 //! cargo run --release -p burn-losses-bench -- workloads 5                     # see workloads.rs
+//! cargo run --release -p burn-losses-bench --no-default-features --features wgpu -- launches
 //! ```
 //!
 //! Each loss runs once to warm up, then `iterations` times; the table gives the median and
 //! the fastest run, each timed from building the inputs' graph to a synchronised backward pass.
 
+mod launches;
 mod workloads;
 
 use std::time::{Duration, Instant};
@@ -33,7 +36,9 @@ type B = burn::backend::Autodiff<burn::backend::Flex>;
 #[cfg(all(feature = "ndarray", not(any(feature = "wgpu", feature = "flex"))))]
 type B = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
 
-const BACKEND: &str = if cfg!(feature = "wgpu") {
+const BACKEND: &str = if cfg!(feature = "fusion") {
+    "wgpu + fusion"
+} else if cfg!(feature = "wgpu") {
     "wgpu"
 } else if cfg!(feature = "flex") {
     "flex"
@@ -82,6 +87,10 @@ fn forward_backward<B: AutodiffBackend, const D: usize>(
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some("launches") {
+        launches::run::<B>(BACKEND);
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("workloads") {
         let iterations = std::env::args()
             .nth(2)

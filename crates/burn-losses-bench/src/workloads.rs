@@ -30,11 +30,11 @@ const MMAP_THRESHOLD: (&str, &str) = ("MALLOC_MMAP_THRESHOLD_", "65536");
 const MEMORY_CHILD: &str = "LOSS_BENCH_MEMORY_CHILD";
 
 /// One workload: its name (as `bench/torch_reference.py` prints it), and a step per column.
-struct Workload<'a> {
-    name: String,
-    logits_bytes: usize,
-    loss: Box<dyn Fn() + 'a>,
-    burn_nn: Option<Box<dyn Fn() + 'a>>,
+pub(crate) struct Workload<'a> {
+    pub name: String,
+    pub logits_bytes: usize,
+    pub loss: Box<dyn Fn() + 'a>,
+    pub burn_nn: Option<Box<dyn Fn() + 'a>>,
 }
 
 /// Runs the workloads and prints the table (in the memory child: each workload's peak).
@@ -86,7 +86,7 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize) {
     }
 }
 
-fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<'static>> {
+pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<'static>> {
     let big = [16, 8, 256, 256];
     let ce = CrossEntropyLossConfig::new().init::<B>(device);
     let focal = FocalLossConfig::new(8).init::<B>(device);
