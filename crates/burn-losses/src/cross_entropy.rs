@@ -5,7 +5,7 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 use crate::display::one_line_display;
 use crate::functional::pointwise::{soft_softmax_losses, softmax_losses};
 use crate::fused::ClassLossKind;
-use crate::reduction::{reduce, reduce_unweighted};
+use crate::reduction::reduce_unweighted;
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "CrossEntropyLoss";
@@ -156,8 +156,7 @@ impl<B: Backend> CrossEntropyLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
     ) -> Tensor<B, 1> {
-        let (losses, weight) = self.element_losses(logits, targets);
-        reduce(losses, || weight.sum(), self.reduction)
+        self.losses(logits, targets, self.reduction)
     }
 
     /// Computes the unreduced per-element losses, shaped like `targets` (PyTorch's
@@ -168,7 +167,7 @@ impl<B: Backend> CrossEntropyLoss<B> {
         targets: Tensor<B, K, Int>,
     ) -> Tensor<B, K> {
         let shape = targets.shape();
-        self.element_losses(logits, targets).0.reshape(shape)
+        self.losses(logits, targets, Reduction::None).reshape(shape)
     }
 
     /// Computes the loss against probability (soft) targets, reduced as configured: PyTorch's
@@ -253,11 +252,13 @@ impl<B: Backend> CrossEntropyLoss<B> {
 
     /// The per-element losses `[N·S]` and their weights `w[y]` in the mean (0 where
     /// ignored).
-    fn element_losses<const D: usize, const K: usize>(
+    /// The loss reduced as `reduction` (the per-element losses for `None`).
+    fn losses<const D: usize, const K: usize>(
         &self,
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
-    ) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        reduction: Reduction,
+    ) -> Tensor<B, 1> {
         let num_classes = checks::class_index_shapes(LOSS, &logits.dims(), &targets.dims());
         if let Some(weight) = &self.weight {
             let [len] = weight.dims();
@@ -267,6 +268,14 @@ impl<B: Backend> CrossEntropyLoss<B> {
             label_smoothing: self.label_smoothing,
         };
         let options = (self.ignore_index, self.check_targets);
-        softmax_losses(LOSS, logits, targets, self.weight.as_ref(), options, kind)
+        softmax_losses(
+            LOSS,
+            logits,
+            targets,
+            self.weight.as_ref(),
+            options,
+            kind,
+            reduction,
+        )
     }
 }

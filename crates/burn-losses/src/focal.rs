@@ -5,7 +5,6 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 use crate::display::one_line_display;
 use crate::functional::pointwise::softmax_losses;
 use crate::fused::ClassLossKind;
-use crate::reduction::reduce;
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "FocalLoss";
@@ -168,8 +167,7 @@ impl<B: Backend> FocalLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
     ) -> Tensor<B, 1> {
-        let (losses, counted) = self.element_losses(logits, targets);
-        reduce(losses, || counted.sum(), self.reduction)
+        self.losses(logits, targets, self.reduction)
     }
 
     /// Computes the unreduced per-element losses, shaped like `targets`.
@@ -179,14 +177,16 @@ impl<B: Backend> FocalLoss<B> {
         targets: Tensor<B, K, Int>,
     ) -> Tensor<B, K> {
         let shape = targets.shape();
-        self.element_losses(logits, targets).0.reshape(shape)
+        self.losses(logits, targets, Reduction::None).reshape(shape)
     }
 
-    fn element_losses<const D: usize, const K: usize>(
+    /// The loss reduced as `reduction` (the per-element losses for `None`).
+    fn losses<const D: usize, const K: usize>(
         &self,
         logits: Tensor<B, D>,
         targets: Tensor<B, K, Int>,
-    ) -> (Tensor<B, 1>, Tensor<B, 1>) {
+        reduction: Reduction,
+    ) -> Tensor<B, 1> {
         let num_classes = checks::class_index_shapes(LOSS, &logits.dims(), &targets.dims());
         checks::class_count(
             LOSS,
@@ -197,6 +197,14 @@ impl<B: Backend> FocalLoss<B> {
         );
         let kind = ClassLossKind::Focal { gamma: self.gamma };
         let options = (self.ignore_index, self.check_targets);
-        softmax_losses(LOSS, logits, targets, self.alpha.as_ref(), options, kind)
+        softmax_losses(
+            LOSS,
+            logits,
+            targets,
+            self.alpha.as_ref(),
+            options,
+            kind,
+            reduction,
+        )
     }
 }

@@ -7,16 +7,18 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 
 use super::math::pow_nonneg;
 use super::targets::{ClassTargets, check_class_targets, to_ncs};
-use crate::checks;
 use crate::fused::{self, ClassLossKind, ClassLossSpec};
+use crate::reduction::reduce;
+use crate::{Reduction, checks};
 
 /// Softmax cross-entropy or focal loss of `[N, C, d1, .., dk]` logits against class indices
-/// `[N, d1, .., dk]`: the per-element losses `[N·S]` (0 where the target does not count) and
-/// each element's weight in the mean `[N·S]` (`w[y]` for cross-entropy, `1` for focal).
+/// `[N, d1, .., dk]`, reduced as `reduction`: `None` gives the per-element losses `[N·S]` (0
+/// where the target does not count); `Mean` divides their sum by the elements' total weight in
+/// the mean (`Σ w[y]` for cross-entropy, the count for focal; `0` for an all-ignored batch).
 ///
-/// Takes the fused kernel where there is one for the backend, the tensor-op code otherwise.
-/// Shapes must have been checked by the caller; with `check_targets`, a target outside
-/// `[0, C)` that is not `ignore_index` panics naming `loss`.
+/// Takes the fused kernel where there is one for the backend (the reduction included), the
+/// tensor-op code otherwise. Shapes must have been checked by the caller; with
+/// `check_targets`, a target outside `[0, C)` that is not `ignore_index` panics naming `loss`.
 pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
     loss: &'static str,
     logits: Tensor<B, D>,
@@ -24,13 +26,15 @@ pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
     weight: Option<&Tensor<B, 1>>,
     (ignore_index, check_targets): (i64, bool),
     kind: ClassLossKind,
-) -> (Tensor<B, 1>, Tensor<B, 1>) {
+    reduction: Reduction,
+) -> Tensor<B, 1> {
     let num_classes = logits.dims()[1];
     let spec = ClassLossSpec {
         num_classes,
         ignore_index,
         weight: None,
         kind,
+        reduction,
     };
     // Kept for a kernel that does not look at the range (a clone shares the storage).
     let to_check = check_targets.then(|| targets.clone());
@@ -45,7 +49,7 @@ pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
                 }
                 _ => {}
             }
-            return (out.losses, out.denominators);
+            return out.loss;
         }
         Err(inputs) => inputs,
     };
@@ -61,7 +65,8 @@ pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
             targets.valid.clone().float(),
         ),
     };
-    (losses.flatten(0, 2), denominators.flatten(0, 2))
+    let denominators = denominators.flatten::<1>(0, 2);
+    reduce(losses.flatten(0, 2), || denominators.sum(), reduction)
 }
 
 /// Per-element cross-entropy from `[N, C, S]` log-probabilities: returns the losses `[N, 1, S]`
@@ -163,6 +168,7 @@ pub(crate) fn soft_softmax_losses<B: Backend, const D: usize>(
         ignore_index: -1,
         weight: None,
         kind: ClassLossKind::CrossEntropy { label_smoothing },
+        reduction: Reduction::None,
     };
     match fused::soft_class_losses(logits, targets, weight, spec) {
         Ok(losses) => losses,

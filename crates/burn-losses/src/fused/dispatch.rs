@@ -29,10 +29,9 @@ macro_rules! attempt {
     };
 }
 
-/// Per-pixel losses `[N·S]` and their weights in the mean `[N·S]`, from the fused kernel.
+/// The loss from the fused kernel, reduced as the spec says (`[1]`, or `[N·S]` for `None`).
 pub(crate) struct ClassLosses<B: Backend> {
-    pub losses: Tensor<B, 1>,
-    pub denominators: Tensor<B, 1>,
+    pub loss: Tensor<B, 1>,
     /// The first target in memory order that is neither in `[0, C)` nor `ignore_index`.
     pub first_bad: Option<i64>,
     /// Whether the kernel looked for such targets (host kernels do, on the way; device kernels
@@ -165,10 +164,8 @@ mod host {
     use super::super::fast_math::Power;
     use super::super::host::{HostBackend, HostInts};
     use super::super::overlap::{self, HostTargets, OverlapSpec};
-    use super::super::primitive::{
-        AutodiffFloat, Unwrapped, float_of, int_of, register, untracked,
-    };
-    use super::super::softmax_ce;
+    use super::super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register};
+    use super::super::softmax_ce::{self, Upstream};
     use super::{ClassInputs, ClassLossSpec, ClassLosses, OverlapInputs};
     use crate::Activation;
     use crate::functional::overlap::OverlapTargets;
@@ -224,7 +221,6 @@ mod host {
         };
         let shape = logits.dims().to_vec();
         let dims = [shape[0], shape[1], shape[2..].iter().product()];
-        let [n, _, s] = dims;
         let spec = Arc::new(ClassLossSpec {
             weight,
             ..spec.clone()
@@ -237,9 +233,11 @@ mod host {
                 HostInts::I32(t) => softmax_ce::forward(&xs, &t, dims, &spec),
             }
         };
-        let losses = I::from_floats(forward.losses, vec![n * s], x.inner());
-        let denominators = I::from_floats(forward.denominators, vec![n * s], x.inner());
-        let tracked = |input: &AutodiffFloat<I>, losses| {
+        let (loss, scale) =
+            softmax_ce::reduce(forward.losses, &forward.denominators, spec.reduction);
+        let len = loss.len();
+        let loss = I::from_floats(loss, vec![len], x.inner());
+        let tracked = |input: &AutodiffFloat<I>, loss| {
             let state = ClassLossState::<I> {
                 logits: input.primitive.clone(),
                 targets: StoredClassTargets::Indices(t.clone()),
@@ -247,12 +245,12 @@ mod host {
                 shape,
                 spec: spec.clone(),
                 saved: Arc::new(forward.saved),
+                scale,
             };
-            register(ClassLossBackward, state, input, losses)
+            register(ClassLossBackward, state, input, loss)
         };
         Ok(ClassLosses {
-            losses: x.output::<B, 1>(losses, tracked),
-            denominators: x.output::<B, 1>(denominators, untracked::<I>),
+            loss: x.output::<B, 1>(loss, tracked),
             first_bad: forward.first_bad,
             range_checked: true,
         })
@@ -291,6 +289,7 @@ mod host {
                 shape,
                 spec: spec.clone(),
                 saved: Arc::new(saved),
+                scale: None,
             };
             register(ClassLossBackward, state, input, losses)
         };
@@ -316,6 +315,8 @@ mod host {
         shape: Vec<usize>,
         spec: Arc<ClassLossSpec>,
         saved: Arc<softmax_ce::Saved>,
+        /// For a reduced loss (`[1]`), the factor from its upstream gradient to each pixel's.
+        scale: Option<f32>,
     }
 
     impl<I: HostBackend> Backward<I, 1> for ClassLossBackward {
@@ -325,15 +326,19 @@ mod host {
             let state = ops.state;
             unary::<I, _>(ops.parents, ops.node, grads, |upstream| {
                 let upstream = floats::<I>(&upstream);
+                let per_pixel = match state.scale {
+                    None => Upstream::PerPixel(&upstream),
+                    Some(scale) => Upstream::Uniform(upstream[0] * scale),
+                };
                 let x = floats::<I>(&state.logits);
                 let (dims, spec, saved) = (state.dims, &state.spec, &state.saved);
                 let grad = match &state.targets {
                     StoredClassTargets::Indices(t) => match ints::<I>(t) {
                         HostInts::I64(t) => {
-                            softmax_ce::backward(&x, &t, dims, spec, saved, &upstream)
+                            softmax_ce::backward(&x, &t, dims, spec, saved, per_pixel)
                         }
                         HostInts::I32(t) => {
-                            softmax_ce::backward(&x, &t, dims, spec, saved, &upstream)
+                            softmax_ce::backward(&x, &t, dims, spec, saved, per_pixel)
                         }
                     },
                     StoredClassTargets::Probabilities(t) => {

@@ -75,6 +75,10 @@ pub(crate) struct ClassLossSpec {
     /// Class weights (cross-entropy) or alpha (focal); `None` means `1`.
     pub weight: Option<Vec<f32>>,
     pub kind: ClassLossKind,
+    /// `None`: the per-pixel losses; `Sum`; `Mean`: over the pixels' total weight in the mean
+    /// (`w_y` each for cross-entropy, `1` for focal), `0` where that is `0`. Probability
+    /// targets take `None` (their callers reduce).
+    pub reduction: crate::Reduction,
 }
 
 thread_local! {

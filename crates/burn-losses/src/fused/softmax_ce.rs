@@ -19,9 +19,10 @@
 
 use rayon::prelude::*;
 
-use super::blocks::{TILE, class_row_blocks, pixel_blocks, tiles};
+use super::blocks::{BLOCK, TILE, class_row_blocks, pixel_blocks, tiles};
 use super::fast_math::{Power, exp, ln};
 use super::{ClassLossKind, ClassLossSpec};
+use crate::Reduction;
 
 /// Rows of `[N, C]` logits per parallel task.
 const ROWS: usize = 64;
@@ -366,20 +367,67 @@ fn transpose<'a, const K: usize>(
     rows
 }
 
-/// The backward pass: `∂L/∂x` `[N, C, S]` from the upstream gradient `[N·S]` of the losses.
+/// The pixels' `losses` reduced as `reduction` (`Mean` over the total of `denominators`, `0`
+/// where that is `0`), summed in f64: the output (`[1]`, or the losses for `None`) and, for a
+/// reduced loss, the factor from its upstream gradient to each pixel's (`1/Σ d`, `1` or `0`).
+pub(crate) fn reduce(
+    losses: Vec<f32>,
+    denominators: &[f32],
+    reduction: Reduction,
+) -> (Vec<f32>, Option<f32>) {
+    let sum = |values: &[f32]| -> f64 {
+        values
+            .par_chunks(BLOCK)
+            .map(|chunk| chunk.iter().map(|&v| f64::from(v)).sum::<f64>())
+            .sum()
+    };
+    match reduction {
+        Reduction::None => (losses, None),
+        Reduction::Sum => (vec![sum(&losses) as f32], Some(1.0)),
+        Reduction::Mean => match sum(denominators) {
+            0.0 => (vec![0.0], Some(0.0)),
+            total => (
+                vec![(sum(&losses) / total) as f32],
+                Some((1.0 / total) as f32),
+            ),
+        },
+    }
+}
+
+/// The gradient of the loss with respect to each pixel's loss.
+#[derive(Clone, Copy)]
+pub(crate) enum Upstream<'a> {
+    /// One value per pixel (`[N·S]`, an unreduced loss).
+    PerPixel(&'a [f32]),
+    /// The same value for every pixel (a sum, or a mean: the upstream gradient over the total
+    /// weight).
+    Uniform(f32),
+}
+
+impl Upstream<'_> {
+    #[inline(always)]
+    fn at(self, pixel: usize) -> f32 {
+        match self {
+            Self::PerPixel(upstream) => upstream[pixel],
+            Self::Uniform(g) => g,
+        }
+    }
+}
+
+/// The backward pass: `∂L/∂x` `[N, C, S]` from the upstream gradient of the pixels' losses.
 pub(crate) fn backward<T: Target>(
     x: &[f32],
     targets: &[T],
     [n, c, s]: [usize; 3],
     spec: &ClassLossSpec,
     saved: &Saved,
-    upstream: &[f32],
+    upstream: Upstream<'_>,
 ) -> Vec<f32> {
     let k = Prepared::new(spec);
     // Per pixel: `a = g·coef` (times `p_c − δ_cy`) and `b = g·ε/C` (times `W·p_c − w_c`).
     let coefficients = |pixel: usize| -> (f32, f32, Option<usize>) {
         let (y, _) = k.class_of(targets[pixel].into());
-        let g = upstream[pixel];
+        let g = upstream.at(pixel);
         (
             g * saved.coef[pixel],
             if y.is_some() { g * k.eps_c } else { 0.0 },
@@ -617,6 +665,7 @@ mod tests {
             kind: ClassLossKind::CrossEntropy {
                 label_smoothing: 0.1,
             },
+            reduction: Reduction::None,
         };
         let rows = forward(&logits, &targets, [n, c, 1], &spec);
         // The same data as one sample of `S = n` pixels: [1, C, S].
@@ -646,12 +695,28 @@ mod tests {
     }
 
     #[test]
+    fn reduce_sums_and_divides_by_the_total_weight() {
+        let losses = vec![1.0, 2.0, 0.0, 4.0];
+        let den = [0.5, 1.0, 0.0, 2.5];
+        let none = reduce(losses.clone(), &den, Reduction::None);
+        assert_eq!(none, (losses.clone(), None));
+        let sum = reduce(losses.clone(), &den, Reduction::Sum);
+        assert_eq!(sum, (vec![7.0], Some(1.0)));
+        let mean = reduce(losses, &den, Reduction::Mean);
+        assert_eq!(mean, (vec![1.75], Some(0.25)));
+        // All ignored: 0 with zero gradient.
+        let empty = reduce(vec![0.0; 3], &[0.0; 3], Reduction::Mean);
+        assert_eq!(empty, (vec![0.0], Some(0.0)));
+    }
+
+    #[test]
     fn reports_the_first_out_of_range_target() {
         let spec = ClassLossSpec {
             num_classes: 2,
             ignore_index: -1,
             weight: None,
             kind: ClassLossKind::Focal { gamma: 2.0 },
+            reduction: Reduction::None,
         };
         let out = forward(&[0.0; 8], &[0i32, -1, 5, 2], [1, 2, 4], &spec);
         assert_eq!(out.first_bad, Some(5));

@@ -138,7 +138,8 @@ pub(crate) fn class_forward<F: Float, I: Int>(
 }
 
 /// `∂L/∂x` of [`class_forward`] from the upstream gradient of the losses, one pixel per thread:
-/// `a·(p_c − δ_cy) + b·(W·p_c − w_c)`.
+/// `a·(p_c − δ_cy) + b·(W·p_c − w_c)`. Each pixel's upstream gradient is `upstream[pixel]`, or
+/// with `uniform` (a reduced loss) `upstream[0]`, times `scale[0]` (`1/Σ d` for a mean).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn class_backward<F: Float, I: Int>(
@@ -146,12 +147,14 @@ pub(crate) fn class_backward<F: Float, I: Int>(
     targets: &Tensor<I>,
     weights: &Tensor<F>,
     params: &Tensor<F>,
+    scale: &Tensor<F>,
     upstream: &Tensor<F>,
     grad: &mut Tensor<F>,
     classes: u32,
     pixels: u32,
     ignore_class: u32,
     #[comptime] focal: bool,
+    #[comptime] uniform: bool,
     #[define(F, I)] _dtypes: [StorageType; 2],
 ) {
     let pixel = ABSOLUTE_POS;
@@ -163,7 +166,11 @@ pub(crate) fn class_backward<F: Float, I: Int>(
     let m = pixel_max::<F>(logits, base, s, c);
     let ls = pixel_log_sum::<F>(logits, base, s, c, m);
     let y = class_of::<I>(targets[pixel], classes, ignore_class);
-    let g = upstream[pixel * upstream.stride(0)];
+    let mut g = upstream[0];
+    if !uniform {
+        g = upstream[pixel * upstream.stride(0)];
+    }
+    g *= scale[0];
     let mut a = F::new(0.0);
     let mut b = F::new(0.0);
     let mut total = F::new(0.0);
@@ -190,6 +197,64 @@ pub(crate) fn class_backward<F: Float, I: Int>(
             d -= a;
         }
         grad[base + k * s] = d;
+    }
+}
+
+/// Threads of [`reduce_class_losses`]' one cube (a power of two, within every device's limit;
+/// the launch's cube size).
+pub(crate) const REDUCE_THREADS: usize = 128;
+
+/// The reduced loss of [`class_forward`]'s outputs, by one cube: `Σ l` (`scale = 1`), or with
+/// `mean` `Σ l / Σ d` (`scale = 1/Σ d`; both `0` where `Σ d = 0`, an all-ignored batch).
+#[cube(launch)]
+pub(crate) fn reduce_class_losses<F: Float>(
+    losses: &Tensor<F>,
+    denominators: &Tensor<F>,
+    loss: &mut Tensor<F>,
+    scale: &mut Tensor<F>,
+    #[comptime] mean: bool,
+    #[define(F)] _dtype: StorageType,
+) {
+    let unit = UNIT_POS as usize;
+    let threads = CUBE_DIM as usize;
+    let mut l = F::new(0.0);
+    let mut d = F::new(0.0);
+    let mut i = unit;
+    while i < losses.len() {
+        l += losses[i];
+        d += denominators[i];
+        i += threads;
+    }
+    let mut ls = SharedMemory::<F>::new(REDUCE_THREADS);
+    let mut ds = SharedMemory::<F>::new(REDUCE_THREADS);
+    ls[unit] = l;
+    ds[unit] = d;
+    sync_cube();
+    let mut half = threads / 2;
+    while half > 0 {
+        if unit < half {
+            let (l_other, d_other) = (ls[unit + half], ds[unit + half]);
+            ls[unit] += l_other;
+            ds[unit] += d_other;
+        }
+        sync_cube();
+        half /= 2;
+    }
+    if unit == 0 {
+        let total = ls[0];
+        let mut out = total;
+        let mut factor = F::new(1.0);
+        if mean {
+            let weight = ds[0];
+            out = F::new(0.0);
+            factor = F::new(0.0);
+            if weight != F::new(0.0) {
+                out = total / weight;
+                factor = F::new(1.0) / weight;
+            }
+        }
+        loss[0] = out;
+        scale[0] = factor;
     }
 }
 

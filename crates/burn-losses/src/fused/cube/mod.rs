@@ -22,10 +22,10 @@ use burn::tensor::{DType, Int, Shape, Tensor, TensorData, TensorMetadata};
 use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::dispatch::{ClassInputs, ClassLosses, OverlapInputs};
-use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register, untracked};
+use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register};
 use super::{ClassLossKind, ClassLossSpec};
-use crate::Activation;
 use crate::functional::overlap::OverlapTargets;
+use crate::{Activation, Reduction};
 use passes::Pass;
 
 /// An input of a pass: the targets may be an int tensor.
@@ -129,28 +129,37 @@ pub(super) fn class_losses<B: Backend, K: KernelBackend, const D: usize, const K
         focal,
         unit_denominator: matches!(spec.kind, ClassLossKind::Focal { .. }),
         ignore,
+        reduction: spec.reduction,
     };
-    let inputs = vec![
+    let mut inputs = vec![
         Input::Float(x.inner().clone()),
         Input::Int(t),
         weights,
         params,
     ];
-    let [losses, denominators] = <[_; 2]>::try_from(K::run(forward, inputs.clone()))
-        .unwrap_or_else(|_| unreachable!("two outputs"));
-    let backward = Pass::ClassBackward { focal, ignore };
-    let tracked = |input: &AutodiffFloat<K>, losses| {
+    let mut outputs = K::run(forward, inputs.clone());
+    let loss = outputs.remove(0);
+    // The factor from the upstream gradient to each pixel's: the reduction's, or `1`.
+    inputs.push(match outputs.pop() {
+        Some(scale) => Input::Float(scale),
+        None => upload::<K>(vec![1.0], x.inner()),
+    });
+    let backward = Pass::ClassBackward {
+        focal,
+        ignore,
+        uniform: spec.reduction != Reduction::None,
+    };
+    let tracked = |input: &AutodiffFloat<K>, loss| {
         let shape = input.primitive.shape();
         let state = PassState {
             backward,
             inputs,
             shape,
         };
-        register(PassBackward, state, input, losses)
+        register(PassBackward, state, input, loss)
     };
     Ok(ClassLosses {
-        losses: x.output::<B, 1>(losses, tracked),
-        denominators: x.output::<B, 1>(denominators, untracked::<K>),
+        loss: x.output::<B, 1>(loss, tracked),
         first_bad: None,
         range_checked: false,
     })

@@ -10,21 +10,22 @@ use cubecl::prelude::{ComputeClient, CubeCount};
 use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
 use super::kernels;
-use crate::Activation;
+use crate::{Activation, Reduction};
 
 /// One pass. Inputs, in order (`targets` is the only int tensor, and only with class
 /// indices); outputs are f32.
 ///
 /// | pass | inputs | outputs |
 /// |---|---|---|
-/// | `ClassForward` | logits, targets, weights, params | losses `[N·S]`, denominators `[N·S]` |
-/// | `ClassBackward` | logits, targets, weights, params, upstream | `∂L/∂logits` |
+/// | `ClassForward` | logits, targets, weights, params | losses `[N·S]`; reduced: loss `[1]`, scale `[1]` |
+/// | `ClassBackward` | logits, targets, weights, params, scale, upstream | `∂L/∂logits` |
 /// | `SoftForward` | logits, targets, weights, params | losses `[N·S]` |
 /// | `SoftBackward` | logits, targets, weights, params, upstream | `∂L/∂logits` |
 /// | `OverlapForward` | input, targets, params | `[N, 3, C]` (`I`, `P`, `T`) |
 /// | `OverlapBackward` | input, targets, params, upstream | `∂L/∂input` |
 ///
-/// `params` is `[1 − ε, ε/C, γ]` for the class losses and `[p]` for the overlap.
+/// `params` is `[1 − ε, ε/C, γ]` for the class losses and `[p]` for the overlap; `scale` is the
+/// factor from the upstream gradient to each pixel's (`1/Σ d` for a mean).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Pass {
     ClassForward {
@@ -34,10 +35,14 @@ pub(crate) enum Pass {
         unit_denominator: bool,
         /// `ignore_index` where it lies in `[0, C)`, `C` otherwise.
         ignore: u32,
+        /// `Sum` and `Mean` reduce in a second launch.
+        reduction: Reduction,
     },
     ClassBackward {
         focal: bool,
         ignore: u32,
+        /// The loss was reduced: one upstream value for every pixel.
+        uniform: bool,
     },
     SoftForward,
     SoftBackward,
@@ -73,7 +78,11 @@ impl Pass {
     pub fn output_shapes(self, input: &Shape) -> Vec<Shape> {
         let [n, c, s] = ncs(input.as_slice());
         match self {
-            Self::ClassForward { .. } => vec![Shape::new([n * s]), Shape::new([n * s])],
+            Self::ClassForward {
+                reduction: Reduction::None,
+                ..
+            } => vec![Shape::new([n * s])],
+            Self::ClassForward { .. } => vec![Shape::new([1]), Shape::new([1])],
             Self::SoftForward => vec![Shape::new([n * s])],
             Self::OverlapForward { .. } => vec![Shape::new([n, 3, c])],
             Self::ClassBackward { .. } | Self::SoftBackward | Self::OverlapBackward { .. } => {
@@ -97,9 +106,7 @@ impl Pass {
         let outputs: Vec<_> = self
             .output_shapes(x.meta.shape())
             .into_iter()
-            .map(|shape| {
-                empty_device_dtype::<R>(x.client.clone(), x.device.clone(), shape, DType::F32)
-            })
+            .map(|shape| empty(x, shape))
             .collect();
         let client = &x.client;
         let arg = |i: usize| inputs[i].clone().into_tensor_arg();
@@ -112,24 +119,50 @@ impl Pass {
                 focal,
                 unit_denominator,
                 ignore,
-            } => kernels::class_forward::launch::<R>(
-                client,
-                count,
-                dim,
-                arg(0),
-                arg(1),
-                arg(2),
-                arg(3),
-                out(0),
-                out(1),
-                classes,
-                pixels,
-                ignore,
+                reduction,
+            } => {
+                // Unreduced, the losses are the output.
+                let losses = match reduction {
+                    Reduction::None => outputs[0].clone(),
+                    _ => empty(x, Shape::new([n * s])),
+                };
+                let denominators = empty(x, Shape::new([n * s]));
+                kernels::class_forward::launch::<R>(
+                    client,
+                    count,
+                    dim,
+                    arg(0),
+                    arg(1),
+                    arg(2),
+                    arg(3),
+                    losses.clone().into_tensor_arg(),
+                    denominators.clone().into_tensor_arg(),
+                    classes,
+                    pixels,
+                    ignore,
+                    focal,
+                    unit_denominator,
+                    [DType::F32.into(), int_dtype.into()],
+                );
+                if reduction != Reduction::None {
+                    kernels::reduce_class_losses::launch::<R>(
+                        client,
+                        CubeCount::Static(1, 1, 1),
+                        CubeDim::new_1d(kernels::REDUCE_THREADS as u32),
+                        losses.into_tensor_arg(),
+                        denominators.into_tensor_arg(),
+                        out(0),
+                        out(1),
+                        reduction == Reduction::Mean,
+                        DType::F32.into(),
+                    )
+                }
+            }
+            Self::ClassBackward {
                 focal,
-                unit_denominator,
-                [DType::F32.into(), int_dtype.into()],
-            ),
-            Self::ClassBackward { focal, ignore } => kernels::class_backward::launch::<R>(
+                ignore,
+                uniform,
+            } => kernels::class_backward::launch::<R>(
                 client,
                 count,
                 dim,
@@ -138,11 +171,13 @@ impl Pass {
                 arg(2),
                 arg(3),
                 arg(4),
+                arg(5),
                 out(0),
                 classes,
                 pixels,
                 ignore,
                 focal,
+                uniform,
                 [DType::F32.into(), int_dtype.into()],
             ),
             Self::SoftForward => kernels::soft_forward::launch::<R>(
@@ -222,6 +257,11 @@ pub(crate) fn ncs(shape: &[usize]) -> [usize; 3] {
     [shape[0], shape[1], shape[2..].iter().product()]
 }
 
+/// An uninitialised f32 tensor of `shape` beside `like`.
+fn empty<R: CubeRuntime>(like: &CubeTensor<R>, shape: Shape) -> CubeTensor<R> {
+    empty_device_dtype::<R>(like.client.clone(), like.device.clone(), shape, DType::F32)
+}
+
 /// One thread per unit.
 fn grid<R: CubeRuntime>(client: &ComputeClient<R>, units: usize) -> (CubeCount, CubeDim) {
     let dim = CubeDim::new(client, units);
@@ -249,12 +289,7 @@ fn overlap_sums<R: CubeRuntime>(
     let arg = |i: usize| inputs[i].clone().into_tensor_arg();
     let [softmax, sigmoid] = flags(activation);
     let lanes = s.div_ceil(PIXELS_PER_LANE).clamp(1, MAX_LANES);
-    let partials = empty_device_dtype::<R>(
-        x.client.clone(),
-        x.device.clone(),
-        Shape::new([n, 3, c, lanes]),
-        DType::F32,
-    );
+    let partials = empty(x, Shape::new([n, 3, c, lanes]));
     let (count, dim) = grid(client, n * c * lanes);
     let partials_arg = partials.clone().into_tensor_arg();
     if indices {
