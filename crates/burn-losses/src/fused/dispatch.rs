@@ -20,6 +20,7 @@ pub(super) type OverlapInputs<B, const D: usize, const K: usize> =
     (Tensor<B, D>, OverlapTargets<B, D, K>);
 
 /// Returns the kernel's result if it took the inputs, rebinds them to `$inputs` otherwise.
+#[cfg(any(feature = "ndarray", feature = "flex", feature = "wgpu"))]
 macro_rules! attempt {
     ($inputs:pat, $call:expr) => {
         let $inputs = match $call {
