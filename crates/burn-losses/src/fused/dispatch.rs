@@ -38,6 +38,9 @@ pub(crate) struct ClassLosses<B: Backend> {
     /// Whether the kernel looked for such targets (host kernels do, on the way; device kernels
     /// do not, and leave the check to the caller).
     pub range_checked: bool,
+    /// Device kernels, reduced losses: the number of such targets (`[1]`, counted on the way),
+    /// for the caller to read where it checks.
+    pub out_of_range: Option<Tensor<B, 1>>,
 }
 
 /// The softmax cross-entropy or focal loss of `[N, C, d1, .., dk]` logits against
@@ -254,6 +257,7 @@ mod host {
             loss: x.output::<B, 1>(loss, tracked),
             first_bad: forward.first_bad,
             range_checked: true,
+            out_of_range: None,
         })
     }
 

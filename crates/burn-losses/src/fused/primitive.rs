@@ -8,7 +8,7 @@ use std::any::Any;
 use burn::backend::Autodiff;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::ops::{Backward, OpsKind};
-use burn::tensor::backend::{Backend, BackendTypes};
+use burn::tensor::backend::{AutodiffBackend, Backend, BackendTypes};
 use burn::tensor::{Int, Tensor, TensorPrimitive};
 
 /// `a` as a `T` if `A` is `T`, else `a` back.
@@ -77,6 +77,15 @@ pub(crate) fn int_of<B: Backend, I: Backend, const D: usize>(
     tensor: &Tensor<B, D, Int>,
 ) -> Option<I::IntTensorPrimitive> {
     cast::<_, I::IntTensorPrimitive>(tensor.clone().into_primitive()).ok()
+}
+
+/// A result that carries no gradient (a count).
+#[cfg_attr(not(feature = "wgpu"), allow(dead_code))]
+pub(crate) fn untracked<I: Backend>(
+    _: &AutodiffFloat<I>,
+    primitive: I::FloatTensorPrimitive,
+) -> AutodiffFloat<I> {
+    <Autodiff<I> as AutodiffBackend>::from_inner(primitive)
 }
 
 /// `output` registered as the result of `op` on `input`, with `state` for its backward pass

@@ -82,9 +82,27 @@ fn weight_sum<F: Float>(weights: &Tensor<F>, c: usize) -> F {
     total
 }
 
+/// Whether target `t` is outside `[0, C)` without being `ignore_index`: with `compare_ignore`,
+/// `outside_ignore` is `ignore_index`, which lies outside `[0, C)` and within the targets'
+/// type; without, no out-of-range target can equal it.
+#[cube]
+fn is_out_of_range<I: Int>(
+    t: I,
+    classes: u32,
+    #[comptime] outside_ignore: i64,
+    #[comptime] compare_ignore: bool,
+) -> bool {
+    let mut bad = t < I::new(0) || t >= I::cast_from(classes);
+    if compare_ignore {
+        bad = bad && t != I::new(outside_ignore);
+    }
+    bad
+}
+
 /// Cross-entropy (`params = [1 − ε, ε/C, γ]`) or, with `focal` (`γ > 0`), focal loss of one
 /// pixel per thread: its loss and its weight in the mean (`w_y`, or `1` with
-/// `unit_denominator`), `0` where the target does not count.
+/// `unit_denominator`), `0` where the target does not count, `−1` where it is out of range
+/// (counted by [`reduce_class_losses`]).
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn class_forward<F: Float, I: Int>(
@@ -99,6 +117,8 @@ pub(crate) fn class_forward<F: Float, I: Int>(
     ignore_class: u32,
     #[comptime] focal: bool,
     #[comptime] unit_denominator: bool,
+    #[comptime] outside_ignore: i64,
+    #[comptime] compare_ignore: bool,
     #[define(F, I)] _dtypes: [StorageType; 2],
 ) {
     let pixel = ABSOLUTE_POS;
@@ -132,6 +152,8 @@ pub(crate) fn class_forward<F: Float, I: Int>(
         if unit_denominator {
             denominator = F::new(1.0);
         }
+    } else if is_out_of_range::<I>(targets[pixel], classes, outside_ignore, compare_ignore) {
+        denominator = F::new(-1.0);
     }
     losses[pixel] = loss;
     denominators[pixel] = denominator;
@@ -205,13 +227,15 @@ pub(crate) fn class_backward<F: Float, I: Int>(
 pub(crate) const REDUCE_THREADS: usize = 128;
 
 /// The reduced loss of [`class_forward`]'s outputs, by one cube: `Σ l` (`scale = 1`), or with
-/// `mean` `Σ l / Σ d` (`scale = 1/Σ d`; both `0` where `Σ d = 0`, an all-ignored batch).
+/// `mean` `Σ l / Σ d` (`scale = 1/Σ d`; both `0` where `Σ d = 0`, an all-ignored batch); and
+/// the number of out-of-range targets (`d < 0`).
 #[cube(launch)]
 pub(crate) fn reduce_class_losses<F: Float>(
     losses: &Tensor<F>,
     denominators: &Tensor<F>,
     loss: &mut Tensor<F>,
     scale: &mut Tensor<F>,
+    out_of_range: &mut Tensor<F>,
     #[comptime] mean: bool,
     #[define(F)] _dtype: StorageType,
 ) {
@@ -219,23 +243,32 @@ pub(crate) fn reduce_class_losses<F: Float>(
     let threads = CUBE_DIM as usize;
     let mut l = F::new(0.0);
     let mut d = F::new(0.0);
+    let mut bad = F::new(0.0);
     let mut i = unit;
     while i < losses.len() {
         l += losses[i];
-        d += denominators[i];
+        let weight = denominators[i];
+        if weight < F::new(0.0) {
+            bad += F::new(1.0);
+        } else {
+            d += weight;
+        }
         i += threads;
     }
     let mut ls = SharedMemory::<F>::new(REDUCE_THREADS);
     let mut ds = SharedMemory::<F>::new(REDUCE_THREADS);
+    let mut bs = SharedMemory::<F>::new(REDUCE_THREADS);
     ls[unit] = l;
     ds[unit] = d;
+    bs[unit] = bad;
     sync_cube();
     let mut half = threads / 2;
     while half > 0 {
         if unit < half {
-            let (l_other, d_other) = (ls[unit + half], ds[unit + half]);
+            let (l_other, d_other, b_other) = (ls[unit + half], ds[unit + half], bs[unit + half]);
             ls[unit] += l_other;
             ds[unit] += d_other;
+            bs[unit] += b_other;
         }
         sync_cube();
         half /= 2;
@@ -255,6 +288,7 @@ pub(crate) fn reduce_class_losses<F: Float>(
         }
         loss[0] = out;
         scale[0] = factor;
+        out_of_range[0] = bs[0];
     }
 }
 

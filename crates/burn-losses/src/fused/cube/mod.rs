@@ -22,7 +22,7 @@ use burn::tensor::{DType, Int, Shape, Tensor, TensorData, TensorMetadata};
 use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::dispatch::{ClassInputs, ClassLosses, OverlapInputs};
-use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register};
+use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register, untracked};
 use super::{ClassLossKind, ClassLossSpec};
 use crate::functional::overlap::OverlapTargets;
 use crate::{Activation, Reduction};
@@ -93,7 +93,7 @@ fn class_params<B: Backend, K: KernelBackend>(
     weight: Option<&Tensor<B, 1>>,
     spec: &ClassLossSpec,
     like: &K::FloatTensorPrimitive,
-) -> Option<([Input<K>; 2], u32)> {
+) -> Option<([Input<K>; 2], Ignore)> {
     let c = spec.num_classes;
     let weights = device_weight::<B, K>(weight, c, like)?;
     let (eps, gamma) = match spec.kind {
@@ -101,11 +101,22 @@ fn class_params<B: Backend, K: KernelBackend>(
         ClassLossKind::Focal { gamma } => (0.0, gamma),
     };
     let params = upload::<K>(vec![1.0 - eps, eps / c as f32, gamma], like);
-    let ignore = match u32::try_from(spec.ignore_index) {
-        Ok(class) if (class as usize) < c => class,
-        _ => c as u32,
+    let index = spec.ignore_index;
+    let inside = (0..c as i64).contains(&index);
+    let ignore = Ignore {
+        class: if inside { index as u32 } else { c as u32 },
+        outside: (!inside && i32::try_from(index).is_ok()).then_some(index),
     };
     Some(([weights, params], ignore))
+}
+
+/// `ignore_index` as the kernels take it (the targets are `i32`).
+#[derive(Clone, Copy)]
+struct Ignore {
+    /// The class it names where it lies in `[0, C)`, `C` otherwise.
+    class: u32,
+    /// Itself where it lies outside `[0, C)` and within `i32` (a target can equal it).
+    outside: Option<i64>,
 }
 
 pub(super) fn class_losses<B: Backend, K: KernelBackend, const D: usize, const K_: usize>(
@@ -128,7 +139,8 @@ pub(super) fn class_losses<B: Backend, K: KernelBackend, const D: usize, const K
     let forward = Pass::ClassForward {
         focal,
         unit_denominator: matches!(spec.kind, ClassLossKind::Focal { .. }),
-        ignore,
+        ignore: ignore.class,
+        outside_ignore: ignore.outside,
         reduction: spec.reduction,
     };
     let mut inputs = vec![
@@ -137,16 +149,18 @@ pub(super) fn class_losses<B: Backend, K: KernelBackend, const D: usize, const K
         weights,
         params,
     ];
-    let mut outputs = K::run(forward, inputs.clone());
-    let loss = outputs.remove(0);
-    // The factor from the upstream gradient to each pixel's: the reduction's, or `1`.
-    inputs.push(match outputs.pop() {
-        Some(scale) => Input::Float(scale),
-        None => upload::<K>(vec![1.0], x.inner()),
-    });
+    let mut outputs = K::run(forward, inputs.clone()).into_iter();
+    let loss = outputs.next().expect("the loss");
+    // The factor from the upstream gradient to each pixel's (the reduction's, or `1`), and the
+    // reduction's count of out-of-range targets.
+    let (scale, out_of_range) = match (outputs.next(), outputs.next()) {
+        (Some(scale), Some(count)) => (Input::Float(scale), Some(count)),
+        _ => (upload::<K>(vec![1.0], x.inner()), None),
+    };
+    inputs.push(scale);
     let backward = Pass::ClassBackward {
         focal,
-        ignore,
+        ignore: ignore.class,
         uniform: spec.reduction != Reduction::None,
     };
     let tracked = |input: &AutodiffFloat<K>, loss| {
@@ -162,6 +176,7 @@ pub(super) fn class_losses<B: Backend, K: KernelBackend, const D: usize, const K
         loss: x.output::<B, 1>(loss, tracked),
         first_bad: None,
         range_checked: false,
+        out_of_range: out_of_range.map(|count| x.output::<B, 1>(count, untracked::<K>)),
     })
 }
 

@@ -17,7 +17,7 @@ use crate::{Activation, Reduction};
 ///
 /// | pass | inputs | outputs |
 /// |---|---|---|
-/// | `ClassForward` | logits, targets, weights, params | losses `[N·S]`; reduced: loss `[1]`, scale `[1]` |
+/// | `ClassForward` | logits, targets, weights, params | losses `[N·S]`; reduced: loss, scale, out-of-range count (`[1]` each) |
 /// | `ClassBackward` | logits, targets, weights, params, scale, upstream | `∂L/∂logits` |
 /// | `SoftForward` | logits, targets, weights, params | losses `[N·S]` |
 /// | `SoftBackward` | logits, targets, weights, params, upstream | `∂L/∂logits` |
@@ -35,7 +35,10 @@ pub(crate) enum Pass {
         unit_denominator: bool,
         /// `ignore_index` where it lies in `[0, C)`, `C` otherwise.
         ignore: u32,
-        /// `Sum` and `Mean` reduce in a second launch.
+        /// `ignore_index` where it lies outside `[0, C)` and within `i32`.
+        outside_ignore: Option<i64>,
+        /// `Sum` and `Mean` reduce in a second launch, which also counts the out-of-range
+        /// targets.
         reduction: Reduction,
     },
     ClassBackward {
@@ -82,7 +85,7 @@ impl Pass {
                 reduction: Reduction::None,
                 ..
             } => vec![Shape::new([n * s])],
-            Self::ClassForward { .. } => vec![Shape::new([1]), Shape::new([1])],
+            Self::ClassForward { .. } => vec![Shape::new([1]); 3],
             Self::SoftForward => vec![Shape::new([n * s])],
             Self::OverlapForward { .. } => vec![Shape::new([n, 3, c])],
             Self::ClassBackward { .. } | Self::SoftBackward | Self::OverlapBackward { .. } => {
@@ -119,6 +122,7 @@ impl Pass {
                 focal,
                 unit_denominator,
                 ignore,
+                outside_ignore,
                 reduction,
             } => {
                 // Unreduced, the losses are the output.
@@ -142,6 +146,8 @@ impl Pass {
                     ignore,
                     focal,
                     unit_denominator,
+                    outside_ignore.unwrap_or_default(),
+                    outside_ignore.is_some(),
                     [DType::F32.into(), int_dtype.into()],
                 );
                 if reduction != Reduction::None {
@@ -153,6 +159,7 @@ impl Pass {
                         denominators.into_tensor_arg(),
                         out(0),
                         out(1),
+                        out(2),
                         reduction == Reduction::Mean,
                         DType::F32.into(),
                     )
