@@ -244,7 +244,7 @@ mod host {
         let tracked = |input: &AutodiffFloat<I>, loss| {
             let state = ClassLossState::<I> {
                 logits: input.primitive.clone(),
-                targets: StoredClassTargets::Indices(t.clone()),
+                targets: StoredTargets::Indices(t.clone()),
                 dims,
                 shape,
                 spec: spec.clone(),
@@ -289,7 +289,7 @@ mod host {
         let tracked = |input: &AutodiffFloat<I>, losses| {
             let state = ClassLossState::<I> {
                 logits: input.primitive.clone(),
-                targets: StoredClassTargets::Probabilities(t.clone()),
+                targets: StoredTargets::Dense(t.clone()),
                 dims,
                 shape,
                 spec: spec.clone(),
@@ -304,17 +304,10 @@ mod host {
     #[derive(Debug)]
     struct ClassLossBackward;
 
-    /// Class-index or probability targets, kept for the backward pass.
-    #[derive(Debug, Clone)]
-    enum StoredClassTargets<I: HostBackend> {
-        Indices(I::IntTensorPrimitive),
-        Probabilities(I::FloatTensorPrimitive),
-    }
-
     #[derive(Debug, Clone)]
     struct ClassLossState<I: HostBackend> {
         logits: I::FloatTensorPrimitive,
-        targets: StoredClassTargets<I>,
+        targets: StoredTargets<I>,
         dims: [usize; 3],
         /// The logits' own shape, the gradient's.
         shape: Vec<usize>,
@@ -338,7 +331,7 @@ mod host {
                 let x = floats::<I>(&state.logits);
                 let (dims, spec, saved) = (state.dims, &state.spec, &state.saved);
                 let grad = match &state.targets {
-                    StoredClassTargets::Indices(t) => match ints::<I>(t) {
+                    StoredTargets::Indices(t) => match ints::<I>(t) {
                         HostInts::I64(t) => {
                             softmax_ce::backward(&x, &t, dims, spec, saved, per_pixel)
                         }
@@ -346,7 +339,7 @@ mod host {
                             softmax_ce::backward(&x, &t, dims, spec, saved, per_pixel)
                         }
                     },
-                    StoredClassTargets::Probabilities(t) => {
+                    StoredTargets::Dense(t) => {
                         let t = floats::<I>(t);
                         softmax_ce::soft_backward(&x, &t, dims, spec, saved, &upstream)
                     }
@@ -356,7 +349,7 @@ mod host {
         }
     }
 
-    /// Targets of the overlap kernel, kept for the backward pass.
+    /// Class-index or dense (probability, one-hot, soft) targets, kept for the backward pass.
     #[derive(Debug, Clone)]
     enum StoredTargets<I: HostBackend> {
         Dense(I::FloatTensorPrimitive),

@@ -99,6 +99,40 @@ fn is_out_of_range<I: Int>(
     bad
 }
 
+/// A pixel's logits `x[base + k·s]` with their max `m` and `ln Σ_k e^(x_k − m)`.
+#[derive(CubeType, Clone, Copy)]
+pub(crate) struct Row<F: Float> {
+    base: usize,
+    stride: usize,
+    m: F,
+    ls: F,
+}
+
+#[cube]
+impl<F: Float> Row<F> {
+    /// Pixel `pixel` (of `N·S`) of `[N, C, S]` logits.
+    fn load(x: &Tensor<F>, pixel: usize, c: usize, s: usize) -> Row<F> {
+        let base = (pixel / s) * c * s + pixel % s;
+        let m = pixel_max::<F>(x, base, s, c);
+        Row::<F> {
+            base,
+            stride: s,
+            m,
+            ls: pixel_log_sum::<F>(x, base, s, c, m),
+        }
+    }
+
+    /// The index of class `k`'s element.
+    fn at(&self, k: usize) -> usize {
+        self.base + k * self.stride
+    }
+
+    /// `log p_k = (x_k − m) − ln Σ e^(x − m)`.
+    fn log_p(&self, x: &Tensor<F>, k: usize) -> F {
+        (x[self.at(k)] - self.m) - self.ls
+    }
+}
+
 /// Cross-entropy (`params = [1 − ε, ε/C, γ]`) or, with `focal` (`γ > 0`), focal loss of one
 /// pixel per thread: its loss and its weight in the mean (`w_y`, or `1` with
 /// `unit_denominator`), `0` where the target does not count, `−1` where it is out of range
@@ -126,16 +160,14 @@ pub(crate) fn class_forward<F: Float, I: Int>(
         terminate!();
     }
     let (c, s) = (classes as usize, pixels as usize);
-    let base = (pixel / s) * c * s + pixel % s;
-    let m = pixel_max::<F>(logits, base, s, c);
-    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let row = Row::<F>::load(logits, pixel, c, s);
     let y = class_of::<I>(targets[pixel], classes, ignore_class);
     let mut loss = F::new(0.0);
     let mut denominator = F::new(0.0);
     if y < classes {
         let y = y as usize;
         let w = weights[y];
-        let log_p = (logits[base + y * s] - m) - ls;
+        let log_p = row.log_p(logits, y);
         if focal {
             let q = F::new(1.0) - F::exp(log_p);
             loss = w * power::<F>(q, params[2]) * (F::new(0.0) - log_p);
@@ -143,7 +175,7 @@ pub(crate) fn class_forward<F: Float, I: Int>(
             let mut smooth = F::new(0.0);
             if params[1] > F::new(0.0) {
                 for k in 0..c {
-                    smooth += weights[k] * (ls - (logits[base + k * s] - m));
+                    smooth += weights[k] * (F::new(0.0) - row.log_p(logits, k));
                 }
             }
             loss = params[0] * w * (F::new(0.0) - log_p) + params[1] * smooth;
@@ -184,9 +216,7 @@ pub(crate) fn class_backward<F: Float, I: Int>(
         terminate!();
     }
     let (c, s) = (classes as usize, pixels as usize);
-    let base = (pixel / s) * c * s + pixel % s;
-    let m = pixel_max::<F>(logits, base, s, c);
-    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let row = Row::<F>::load(logits, pixel, c, s);
     let y = class_of::<I>(targets[pixel], classes, ignore_class);
     let mut g = upstream[0];
     if !uniform {
@@ -199,7 +229,7 @@ pub(crate) fn class_backward<F: Float, I: Int>(
     if y < classes {
         let w = weights[y as usize];
         if focal {
-            let log_p = (logits[base + y as usize * s] - m) - ls;
+            let log_p = row.log_p(logits, y as usize);
             let p = F::exp(log_p);
             let gamma = params[2];
             let q = F::new(1.0) - p;
@@ -213,12 +243,12 @@ pub(crate) fn class_backward<F: Float, I: Int>(
         }
     }
     for k in 0..c {
-        let p = F::exp((logits[base + k * s] - m) - ls);
+        let p = F::exp(row.log_p(logits, k));
         let mut d = a * p + b * (total * p - weights[k]);
         if k == y as usize {
             d -= a;
         }
-        grad[base + k * s] = d;
+        grad[row.at(k)] = d;
     }
 }
 
@@ -310,13 +340,11 @@ pub(crate) fn soft_forward<F: Float>(
         terminate!();
     }
     let (c, s) = (classes as usize, pixels as usize);
-    let base = (pixel / s) * c * s + pixel % s;
-    let m = pixel_max::<F>(logits, base, s, c);
-    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let row = Row::<F>::load(logits, pixel, c, s);
     let mut loss = F::new(0.0);
     for k in 0..c {
-        let wt = weights[k] * (params[0] * targets[base + k * s] + params[1]);
-        loss += wt * (ls - (logits[base + k * s] - m));
+        let wt = weights[k] * (params[0] * targets[row.at(k)] + params[1]);
+        loss += wt * (F::new(0.0) - row.log_p(logits, k));
     }
     losses[pixel] = loss;
 }
@@ -340,18 +368,16 @@ pub(crate) fn soft_backward<F: Float>(
     if pixel * c >= grad.len() {
         terminate!();
     }
-    let base = (pixel / s) * c * s + pixel % s;
-    let m = pixel_max::<F>(logits, base, s, c);
-    let ls = pixel_log_sum::<F>(logits, base, s, c, m);
+    let row = Row::<F>::load(logits, pixel, c, s);
     let g = upstream[pixel * upstream.stride(0)];
     let mut total = F::new(0.0);
     for k in 0..c {
-        total += weights[k] * (params[0] * targets[base + k * s] + params[1]);
+        total += weights[k] * (params[0] * targets[row.at(k)] + params[1]);
     }
     for k in 0..c {
-        let p = F::exp((logits[base + k * s] - m) - ls);
-        let wt = weights[k] * (params[0] * targets[base + k * s] + params[1]);
-        grad[base + k * s] = g * (total * p - wt);
+        let p = F::exp(row.log_p(logits, k));
+        let wt = weights[k] * (params[0] * targets[row.at(k)] + params[1]);
+        grad[row.at(k)] = g * (total * p - wt);
     }
 }
 
@@ -401,6 +427,41 @@ pub(crate) struct PixelStats<F: Float> {
     ls: F,
 }
 
+/// Running `I`, `P`, `T` sums of one thread.
+#[derive(CubeType, Clone, Copy)]
+pub(crate) struct Sums<F: Float> {
+    i: F,
+    p: F,
+    t: F,
+}
+
+#[cube]
+impl<F: Float> Sums<F> {
+    fn zero() -> Self {
+        Sums::<F> {
+            i: F::new(0.0),
+            p: F::new(0.0),
+            t: F::new(0.0),
+        }
+    }
+
+    /// Adds a pixel with activated input `a` and target `t`.
+    fn add(&mut self, a: F, t: F, p: F) {
+        self.i += a * t;
+        self.p += power::<F>(a, p);
+        self.t += power::<F>(t, p);
+    }
+
+    /// Writes the sums of thread `unit` (`[N, 3, C, L]`, `L = lanes`).
+    fn write(self, partials: &mut Tensor<F>, unit: usize, c: usize, lanes: usize) {
+        let (sample, class, lane) = ((unit / lanes) / c, (unit / lanes) % c, unit % lanes);
+        let at = (sample * 3 * c + class) * lanes + lane;
+        partials[at] = self.i;
+        partials[at + c * lanes] = self.p;
+        partials[at + 2 * c * lanes] = self.t;
+    }
+}
+
 /// The overlap sums `I`, `P`, `T` (`params = [p]`) against dense targets, per sample, class
 /// and lane (`[N, 3, C, L]`): lane `l` takes pixels `l, l + L, ..`.
 #[cube(launch)]
@@ -423,29 +484,16 @@ pub(crate) fn overlap_dense<F: Float>(
         terminate!();
     }
     let (sample, class) = ((unit / l) / c, (unit / l) % c);
-    let p = params[0];
-    let mut sums = Sums::<F> {
-        i: F::new(0.0),
-        p: F::new(0.0),
-        t: F::new(0.0),
-    };
+    let mut sums = Sums::<F>::zero();
     let mut j = unit % l;
     while j < s {
         let base = sample * c * s + j;
         let stats = softmax_stats::<F>(x, base, s, c, softmax);
         let a = activated::<F>(x[base + class * s], stats.m, stats.ls, softmax, sigmoid);
-        let t = y[base + class * s];
-        sums.i += a * t;
-        sums.p += power::<F>(a, p);
-        sums.t += power::<F>(t, p);
+        sums.add(a, y[base + class * s], params[0]);
         j += l;
     }
-    write_partials::<F>(
-        partials,
-        (sample * 3 * c + class) * l + unit % l,
-        c * l,
-        sums,
-    );
+    sums.write(partials, unit, c, l);
 }
 
 /// The overlap sums against class indices: a pixel whose index is outside `[0, C)` leaves
@@ -470,12 +518,7 @@ pub(crate) fn overlap_indices<F: Float, I: Int>(
         terminate!();
     }
     let (sample, class) = ((unit / l) / c, (unit / l) % c);
-    let p = params[0];
-    let mut sums = Sums::<F> {
-        i: F::new(0.0),
-        p: F::new(0.0),
-        t: F::new(0.0),
-    };
+    let mut sums = Sums::<F>::zero();
     let mut j = unit % l;
     while j < s {
         let y = class_of::<I>(targets[sample * s + j], classes, classes);
@@ -483,36 +526,47 @@ pub(crate) fn overlap_indices<F: Float, I: Int>(
             let base = sample * c * s + j;
             let stats = softmax_stats::<F>(x, base, s, c, softmax);
             let a = activated::<F>(x[base + class * s], stats.m, stats.ls, softmax, sigmoid);
-            sums.p += power::<F>(a, p);
-            if y as usize == class {
-                sums.i += a;
-                sums.t += F::new(1.0);
-            }
+            sums.add(a, one_hot::<F>(y as usize, class), params[0]);
         }
         j += l;
     }
-    write_partials::<F>(
-        partials,
-        (sample * 3 * c + class) * l + unit % l,
-        c * l,
-        sums,
-    );
+    sums.write(partials, unit, c, l);
 }
 
-/// Running `I`, `P`, `T` sums of one thread.
-#[derive(CubeType, Clone, Copy)]
-pub(crate) struct Sums<F: Float> {
-    i: F,
-    p: F,
-    t: F,
-}
-
-/// Writes `sums` at `at`, `at + step` and `at + 2·step`.
+/// `1` where `y` is `class`, `0` otherwise.
 #[cube]
-fn write_partials<F: Float>(partials: &mut Tensor<F>, at: usize, step: usize, sums: Sums<F>) {
-    partials[at] = sums.i;
-    partials[at + step] = sums.p;
-    partials[at + 2 * step] = sums.t;
+fn one_hot<F: Float>(y: usize, class: usize) -> F {
+    let mut t = F::new(0.0);
+    if y == class {
+        t = F::new(1.0);
+    }
+    t
+}
+
+/// Where `∂L/∂I_k` and `∂L/∂P_k` of a sample lie in the upstream gradient `[N, 3, C]`.
+#[derive(CubeType, Clone, Copy)]
+pub(crate) struct OverlapUpstream {
+    i: usize,
+    p: usize,
+    class: usize,
+}
+
+#[cube]
+impl OverlapUpstream {
+    fn new<F: Float>(upstream: &Tensor<F>, sample: usize) -> OverlapUpstream {
+        let i = sample * upstream.stride(0);
+        OverlapUpstream {
+            i,
+            p: i + upstream.stride(1),
+            class: upstream.stride(2),
+        }
+    }
+
+    /// `u_k = ∂L/∂I_k·t + ∂L/∂P_k·p·a^(p−1)` for class `k` with activated input `a`, target `t`.
+    fn u<F: Float>(&self, upstream: &Tensor<F>, k: usize, a: F, t: F, p: F) -> F {
+        upstream[self.i + k * self.class] * t
+            + upstream[self.p + k * self.class] * power_slope::<F>(a, p)
+    }
 }
 
 /// The input gradient of class `k` from `u_k`, the activated input `a_k` and (softmax)
@@ -557,23 +611,18 @@ pub(crate) fn overlap_dense_backward<F: Float>(
     }
     let sample = pixel / s;
     let base = sample * c * s + pixel % s;
-    let p = params[0];
-    let g = sample * upstream.stride(0);
-    let (g_i, g_p, g_c) = (g, g + upstream.stride(1), upstream.stride(2));
+    let g = OverlapUpstream::new::<F>(upstream, sample);
     let stats = softmax_stats::<F>(x, base, s, c, softmax);
     let mut dot = F::new(0.0);
     if softmax {
         for k in 0..c {
             let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
-            let u = upstream[g_i + k * g_c] * y[base + k * s]
-                + upstream[g_p + k * g_c] * power_slope::<F>(a, p);
-            dot += a * u;
+            dot += a * g.u::<F>(upstream, k, a, y[base + k * s], params[0]);
         }
     }
     for k in 0..c {
         let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
-        let u = upstream[g_i + k * g_c] * y[base + k * s]
-            + upstream[g_p + k * g_c] * power_slope::<F>(a, p);
+        let u = g.u::<F>(upstream, k, a, y[base + k * s], params[0]);
         grad[base + k * s] = input_gradient::<F>(u, a, dot, softmax, sigmoid);
     }
 }
@@ -609,27 +658,18 @@ pub(crate) fn overlap_indices_backward<F: Float, I: Int>(
         terminate!();
     }
     let y = y as usize;
-    let p = params[0];
-    let g = sample * upstream.stride(0);
-    let (g_i, g_p, g_c) = (g, g + upstream.stride(1), upstream.stride(2));
+    let g = OverlapUpstream::new::<F>(upstream, sample);
     let stats = softmax_stats::<F>(x, base, s, c, softmax);
     let mut dot = F::new(0.0);
     if softmax {
         for k in 0..c {
             let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
-            let mut u = upstream[g_p + k * g_c] * power_slope::<F>(a, p);
-            if k == y {
-                u += upstream[g_i + k * g_c];
-            }
-            dot += a * u;
+            dot += a * g.u::<F>(upstream, k, a, one_hot::<F>(y, k), params[0]);
         }
     }
     for k in 0..c {
         let a = activated::<F>(x[base + k * s], stats.m, stats.ls, softmax, sigmoid);
-        let mut u = upstream[g_p + k * g_c] * power_slope::<F>(a, p);
-        if k == y {
-            u += upstream[g_i + k * g_c];
-        }
+        let u = g.u::<F>(upstream, k, a, one_hot::<F>(y, k), params[0]);
         grad[base + k * s] = input_gradient::<F>(u, a, dot, softmax, sigmoid);
     }
 }

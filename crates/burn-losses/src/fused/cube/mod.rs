@@ -163,17 +163,8 @@ pub(super) fn class_losses<B: Backend, K: KernelBackend, const D: usize, const K
         ignore: ignore.class,
         uniform: spec.reduction != Reduction::None,
     };
-    let tracked = |input: &AutodiffFloat<K>, loss| {
-        let shape = input.primitive.shape();
-        let state = PassState {
-            backward,
-            inputs,
-            shape,
-        };
-        register(PassBackward, state, input, loss)
-    };
     Ok(ClassLosses {
-        loss: x.output::<B, 1>(loss, tracked),
+        loss: x.output::<B, 1>(loss, with_backward(backward, inputs)),
         first_bad: None,
         range_checked: false,
         out_of_range: out_of_range.map(|count| x.output::<B, 1>(count, untracked::<K>)),
@@ -204,15 +195,7 @@ pub(super) fn soft_class_losses<B: Backend, K: KernelBackend, const D: usize>(
         params,
     ];
     let losses = single(K::run(Pass::SoftForward, inputs.clone()));
-    let tracked = |input: &AutodiffFloat<K>, losses| {
-        let state = PassState {
-            backward: Pass::SoftBackward,
-            inputs,
-            shape: input.primitive.shape(),
-        };
-        register(PassBackward, state, input, losses)
-    };
-    Ok(x.output::<B, 1>(losses, tracked))
+    Ok(x.output::<B, 1>(losses, with_backward(Pass::SoftBackward, inputs)))
 }
 
 /// The overlap statistics of `input` read as `ncs` (`[N, C, S]`, the same elements in the same
@@ -250,16 +233,23 @@ pub(super) fn overlap<B: Backend, K: KernelBackend, const D: usize, const K_: us
         indices,
         activation,
     };
-    let tracked = |input: &AutodiffFloat<K>, stats| {
-        let shape = input.primitive.shape();
+    Ok(x.output::<B, 3>(stats, with_backward(backward, inputs)))
+}
+
+/// Registers a forward pass's output on the autodiff graph, its backward pass `backward` on
+/// `inputs` and the upstream gradient.
+fn with_backward<K: KernelBackend>(
+    backward: Pass,
+    inputs: Vec<Input<K>>,
+) -> impl FnOnce(&AutodiffFloat<K>, K::FloatTensorPrimitive) -> AutodiffFloat<K> {
+    move |input, output| {
         let state = PassState {
             backward,
             inputs,
-            shape,
+            shape: input.primitive.shape(),
         };
-        register(PassBackward, state, input, stats)
-    };
-    Ok(x.output::<B, 3>(stats, tracked))
+        register(PassBackward, state, input, output)
+    }
 }
 
 /// The one output of a pass.
