@@ -250,9 +250,8 @@ impl<B: Backend> CrossEntropyLoss<B> {
         soft_softmax_losses(logits, targets, self.weight.as_ref(), self.label_smoothing)
     }
 
-    /// The per-element losses `[N·S]` and their weights `w[y]` in the mean (0 where
+    /// The loss reduced as `reduction` (the per-element losses `[N·S]` for `None`, 0 where
     /// ignored).
-    /// The loss reduced as `reduction` (the per-element losses for `None`).
     fn losses<const D: usize, const K: usize>(
         &self,
         logits: Tensor<B, D>,

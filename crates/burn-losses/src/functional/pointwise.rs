@@ -7,7 +7,7 @@ use burn::tensor::{ElementConversion, Int, Tensor, backend::Backend};
 
 use super::math::pow_nonneg;
 use super::targets::{ClassTargets, check_class_targets, to_ncs};
-use crate::fused::{self, ClassLossKind, ClassLossSpec};
+use crate::fused::{self, ClassLossKind, ClassLossSpec, OutOfRange};
 use crate::reduction::reduce;
 use crate::{Reduction, checks};
 
@@ -40,16 +40,17 @@ pub(crate) fn softmax_losses<B: Backend, const D: usize, const K: usize>(
     let to_check = check_targets.then(|| targets.clone());
     let (logits, targets) = match fused::class_losses(logits, targets, weight, spec) {
         Ok(out) => {
-            match (to_check, out.range_checked, out.first_bad, out.out_of_range) {
-                (Some(_), true, Some(value), _) => {
+            match (to_check, out.out_of_range) {
+                (Some(_), OutOfRange::First(Some(value))) => {
                     checks::target_out_of_range(loss, value, num_classes, ignore_index)
                 }
                 // One value read back where the kernel counted them, the check's ops otherwise.
-                (Some(targets), false, _, count)
-                    if count
-                        .as_ref()
-                        .is_none_or(|count| count.clone().into_scalar().elem::<f32>() > 0.0) =>
+                (Some(targets), OutOfRange::Counted(count))
+                    if count.clone().into_scalar().elem::<f32>() > 0.0 =>
                 {
+                    check_class_targets(loss, targets, num_classes, ignore_index)
+                }
+                (Some(targets), OutOfRange::Unknown) => {
                     check_class_targets(loss, targets, num_classes, ignore_index)
                 }
                 _ => {}

@@ -33,14 +33,23 @@ macro_rules! attempt {
 /// The loss from the fused kernel, reduced as the spec says (`[1]`, or `[N·S]` for `None`).
 pub(crate) struct ClassLosses<B: Backend> {
     pub loss: Tensor<B, 1>,
-    /// The first target in memory order that is neither in `[0, C)` nor `ignore_index`.
-    pub first_bad: Option<i64>,
-    /// Whether the kernel looked for such targets (host kernels do, on the way; device kernels
-    /// do not, and leave the check to the caller).
-    pub range_checked: bool,
-    /// Device kernels, reduced losses: the number of such targets (`[1]`, counted on the way),
-    /// for the caller to read where it checks.
-    pub out_of_range: Option<Tensor<B, 1>>,
+    /// What the kernel found out about targets that are neither in `[0, C)` nor `ignore_index`.
+    pub out_of_range: OutOfRange<B>,
+}
+
+/// Out-of-range class targets, as far as a kernel looked at them. (Host kernels construct
+/// `First`, device kernels the others.)
+#[cfg_attr(
+    not(all(any(feature = "ndarray", feature = "flex"), feature = "wgpu")),
+    allow(dead_code)
+)]
+pub(crate) enum OutOfRange<B: Backend> {
+    /// The host kernels look on the way: the first such target in memory order, if any.
+    First(Option<i64>),
+    /// A device reduction counts them (`[1]`): read it to know.
+    Counted(Tensor<B, 1>),
+    /// Not looked at (an unreduced device pass): the caller checks.
+    Unknown,
 }
 
 /// The softmax cross-entropy or focal loss of `[N, C, d1, .., dk]` logits against
@@ -170,7 +179,7 @@ mod host {
     use super::super::overlap::{self, HostTargets, OverlapSpec};
     use super::super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register};
     use super::super::softmax_ce::{self, Upstream};
-    use super::{ClassInputs, ClassLossSpec, ClassLosses, OverlapInputs};
+    use super::{ClassInputs, ClassLossSpec, ClassLosses, OutOfRange, OverlapInputs};
     use crate::Activation;
     use crate::functional::overlap::OverlapTargets;
 
@@ -255,9 +264,7 @@ mod host {
         };
         Ok(ClassLosses {
             loss: x.output::<B, 1>(loss, tracked),
-            first_bad: forward.first_bad,
-            range_checked: true,
-            out_of_range: None,
+            out_of_range: OutOfRange::First(forward.first_bad),
         })
     }
 

@@ -54,7 +54,7 @@ mod softmax_ce;
 
 use std::cell::Cell;
 
-pub(crate) use dispatch::{class_losses, overlap_statistics, soft_class_losses};
+pub(crate) use dispatch::{OutOfRange, class_losses, overlap_statistics, soft_class_losses};
 
 /// The loss per pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,7 +6,8 @@
 //! Each pass is one launch, plus one for the lane sums of the overlap statistics and one copy
 //! for a tensor that is not contiguous. Nothing is read back to the host: class weights stay
 //! on the device (an all-ones tensor is uploaded where there are none), and out-of-range class
-//! targets are left to the caller's switchable check (`ClassLosses::range_checked` is false).
+//! targets are counted by the reduction for the caller's switchable check to read (or left to
+//! that check where the loss is not reduced).
 
 #[cfg(feature = "fusion")]
 mod fusion;
@@ -21,7 +22,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Shape, Tensor, TensorData, TensorMetadata};
 use burn_cubecl::{BoolElement, CubeRuntime};
 
-use super::dispatch::{ClassInputs, ClassLosses, OverlapInputs};
+use super::dispatch::{ClassInputs, ClassLosses, OutOfRange, OverlapInputs};
 use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register, untracked};
 use super::{ClassLossKind, ClassLossSpec};
 use crate::functional::overlap::OverlapTargets;
@@ -165,9 +166,10 @@ pub(super) fn class_losses<B: Backend, K: KernelBackend, const D: usize, const K
     };
     Ok(ClassLosses {
         loss: x.output::<B, 1>(loss, with_backward(backward, inputs)),
-        first_bad: None,
-        range_checked: false,
-        out_of_range: out_of_range.map(|count| x.output::<B, 1>(count, untracked::<K>)),
+        out_of_range: match out_of_range {
+            Some(count) => OutOfRange::Counted(x.output::<B, 1>(count, untracked::<K>)),
+            None => OutOfRange::Unknown,
+        },
     })
 }
 
