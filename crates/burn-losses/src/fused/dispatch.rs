@@ -168,6 +168,8 @@ pub(crate) fn overlap_statistics<B: Backend, const D: usize, const K: usize>(
 mod host {
     use std::sync::Arc;
 
+    use rayon::prelude::*;
+
     use burn::backend::autodiff::checkpoint::base::Checkpointer;
     use burn::backend::autodiff::grads::Gradients;
     use burn::backend::autodiff::ops::{Backward, Ops, unary};
@@ -178,10 +180,10 @@ mod host {
     use super::super::host::{HostBackend, HostInts};
     use super::super::overlap::{self, HostTargets, OverlapSpec};
     use super::super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register};
-    use super::super::softmax_ce::{self, Upstream};
+    use super::super::softmax_ce;
     use super::{ClassInputs, ClassLossSpec, ClassLosses, OutOfRange, OverlapInputs};
-    use crate::Activation;
     use crate::functional::overlap::OverlapTargets;
+    use crate::{Activation, Reduction};
 
     /// The tensor's primitive (sharing its storage) if `B` is `I` or `Autodiff<I>` and the
     /// elements are f32 in host memory.
@@ -239,32 +241,54 @@ mod host {
             ..spec.clone()
         });
         super::super::count_call();
-        let forward = {
+        if spec.reduction == Reduction::None {
+            let forward = {
+                let xs = floats::<I>(x.inner());
+                match ints::<I>(&t) {
+                    HostInts::I64(t) => softmax_ce::forward(&xs, &t, dims, &spec),
+                    HostInts::I32(t) => softmax_ce::forward(&xs, &t, dims, &spec),
+                }
+            };
+            let losses = I::from_floats(forward.losses, vec![dims[0] * dims[2]], x.inner());
+            let tracked = |input: &AutodiffFloat<I>, losses| {
+                let state = ClassLossState::<I> {
+                    logits: input.primitive.clone(),
+                    targets: StoredTargets::Indices(t.clone()),
+                    dims,
+                    shape,
+                    spec: spec.clone(),
+                    saved: Arc::new(forward.saved),
+                };
+                register(ClassLossBackward, state, input, losses)
+            };
+            return Ok(ClassLosses {
+                loss: x.output::<B, 1>(losses, tracked),
+                out_of_range: OutOfRange::First(forward.first_bad),
+            });
+        }
+        // A reduced loss whose logits need a gradient gets it from the forward pass.
+        let gradient = matches!(&x, Unwrapped::Tracked(input) if !input.node.requirement.is_none());
+        let reduced = {
             let xs = floats::<I>(x.inner());
             match ints::<I>(&t) {
-                HostInts::I64(t) => softmax_ce::forward(&xs, &t, dims, &spec),
-                HostInts::I32(t) => softmax_ce::forward(&xs, &t, dims, &spec),
+                HostInts::I64(t) => softmax_ce::forward_reduced(&xs, &t, dims, &spec, gradient),
+                HostInts::I32(t) => softmax_ce::forward_reduced(&xs, &t, dims, &spec, gradient),
             }
         };
-        let (loss, scale) =
-            softmax_ce::reduce(forward.losses, &forward.denominators, spec.reduction);
-        let len = loss.len();
-        let loss = I::from_floats(loss, vec![len], x.inner());
-        let tracked = |input: &AutodiffFloat<I>, loss| {
-            let state = ClassLossState::<I> {
-                logits: input.primitive.clone(),
-                targets: StoredTargets::Indices(t.clone()),
-                dims,
-                shape,
-                spec: spec.clone(),
-                saved: Arc::new(forward.saved),
-                scale,
-            };
-            register(ClassLossBackward, state, input, loss)
+        let loss = I::from_floats(vec![reduced.loss], vec![1], x.inner());
+        let tracked = |input: &AutodiffFloat<I>, loss| match reduced.gradient {
+            Some(gradient) => {
+                let state = GradientState {
+                    gradient: Arc::new(gradient),
+                    shape,
+                };
+                register(ScaleGradient, state, input, loss)
+            }
+            None => register(ScaleGradient, GradientState::default(), input, loss),
         };
         Ok(ClassLosses {
             loss: x.output::<B, 1>(loss, tracked),
-            out_of_range: OutOfRange::First(forward.first_bad),
+            out_of_range: OutOfRange::First(reduced.first_bad),
         })
     }
 
@@ -301,7 +325,6 @@ mod host {
                 shape,
                 spec: spec.clone(),
                 saved: Arc::new(saved),
-                scale: None,
             };
             register(ClassLossBackward, state, input, losses)
         };
@@ -320,8 +343,6 @@ mod host {
         shape: Vec<usize>,
         spec: Arc<ClassLossSpec>,
         saved: Arc<softmax_ce::Saved>,
-        /// For a reduced loss (`[1]`), the factor from its upstream gradient to each pixel's.
-        scale: Option<f32>,
     }
 
     impl<I: HostBackend> Backward<I, 1> for ClassLossBackward {
@@ -331,19 +352,15 @@ mod host {
             let state = ops.state;
             unary::<I, _>(ops.parents, ops.node, grads, |upstream| {
                 let upstream = floats::<I>(&upstream);
-                let per_pixel = match state.scale {
-                    None => Upstream::PerPixel(&upstream),
-                    Some(scale) => Upstream::Uniform(upstream[0] * scale),
-                };
                 let x = floats::<I>(&state.logits);
                 let (dims, spec, saved) = (state.dims, &state.spec, &state.saved);
                 let grad = match &state.targets {
                     StoredTargets::Indices(t) => match ints::<I>(t) {
                         HostInts::I64(t) => {
-                            softmax_ce::backward(&x, &t, dims, spec, saved, per_pixel)
+                            softmax_ce::backward(&x, &t, dims, spec, saved, &upstream)
                         }
                         HostInts::I32(t) => {
-                            softmax_ce::backward(&x, &t, dims, spec, saved, per_pixel)
+                            softmax_ce::backward(&x, &t, dims, spec, saved, &upstream)
                         }
                     },
                     StoredTargets::Dense(t) => {
@@ -352,6 +369,35 @@ mod host {
                     }
                 };
                 I::from_floats(grad, state.shape.clone(), &state.logits)
+            });
+        }
+    }
+
+    /// The backward pass of a reduced loss whose forward pass wrote its gradient: that
+    /// gradient times the upstream value (handed over as it is where that is `1`).
+    #[derive(Debug)]
+    struct ScaleGradient;
+
+    #[derive(Debug, Clone, Default)]
+    struct GradientState {
+        /// `∂loss/∂x`, shared only if Burn clones the state (then the backward pass copies it).
+        gradient: Arc<Vec<f32>>,
+        /// The logits' shape.
+        shape: Vec<usize>,
+    }
+
+    impl<I: HostBackend> Backward<I, 1> for ScaleGradient {
+        type State = GradientState;
+
+        fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+            let GradientState { gradient, shape } = ops.state;
+            unary::<I, _>(ops.parents, ops.node, grads, |upstream| {
+                let g = floats::<I>(&upstream)[0];
+                let mut gradient = Arc::try_unwrap(gradient).unwrap_or_else(|g| (*g).clone());
+                if g != 1.0 {
+                    gradient.par_iter_mut().for_each(|v| *v *= g);
+                }
+                I::from_floats(gradient, shape, &upstream)
             });
         }
     }

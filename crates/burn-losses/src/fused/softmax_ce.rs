@@ -1,6 +1,12 @@
-//! The softmax–cross-entropy kernel on host memory: one pass over `[N, C, S]` logits gives each
-//! pixel's loss, its weight in the mean, and what the backward pass needs (the log-sum-exp and
-//! one coefficient); the backward pass is one more pass writing `∂L/∂x`.
+//! The softmax–cross-entropy kernel on host memory, in two forms:
+//!
+//! - a **reduced loss** (`Sum`, `Mean`): a pass over the targets gives the total weight, then
+//!   one pass over `[N, C, S]` logits sums the losses and, where the logits need a gradient,
+//!   writes `∂loss/∂x` from the `e^(x − m)` it has just computed ([`forward_reduced`]); the
+//!   backward pass only scales it by the upstream value;
+//! - **per pixel** (`None`): one pass gives each pixel's loss and what the backward pass needs
+//!   (the log-sum-exp and one coefficient); the backward pass is one more pass writing `∂L/∂x`
+//!   from the upstream gradient of each pixel ([`forward`], [`backward`]).
 //!
 //! Per pixel with target `y`, `log p_c = (x_c − m) − ln Σ_k e^(x_k − m)` with `m = max_k x_k`
 //! (kept apart, so that `x_c − m` is exact even for logits of `1e4`), and weights `w` (class weights for
@@ -12,10 +18,9 @@
 //!   `∂L/∂x_c = w_y·(q^γ − γq^(γ−1)·p_y·log p_y)·(p_c − δ_cy)`.
 //!
 //! A pixel whose target is `ignore_index` or outside `[0, C)` has loss, weight and gradient `0`.
-//! Both passes run the tiles and blocks of [`super::blocks`] over rayon's threads; `S = 1`
-//! (`[N, C]` logits) runs along the contiguous class rows instead. The forward pass keeps two
-//! floats per pixel for the backward pass (`ln Σ e^(x − m)` and the coefficient); the backward
-//! pass recomputes `m` from the tile it reads anyway.
+//! Every pass runs the tiles and blocks of [`super::blocks`] over rayon's threads; `S = 1`
+//! (`[N, C]` logits) runs along the contiguous class rows instead. The per-pixel backward pass
+//! recomputes `m` from the tile it reads anyway.
 
 use rayon::prelude::*;
 
@@ -43,8 +48,6 @@ pub(crate) struct Saved {
 /// Forward results, each `[N·S]`.
 pub(crate) struct ClassForward {
     pub losses: Vec<f32>,
-    /// Each pixel's weight in the mean: `w_y` (cross-entropy) or `1` (focal), `0` if ignored.
-    pub denominators: Vec<f32>,
     /// What the backward pass needs.
     pub saved: Saved,
     /// The first target in memory order that is neither in `[0, C)` nor `ignore_index`.
@@ -63,7 +66,7 @@ struct Prepared {
     total_weight: f32,
     /// `Some(γ)` for focal with `γ > 0`.
     focal: Option<Power>,
-    /// Focal: the denominator is `1`, not `w_y`.
+    /// Focal: a pixel's weight in the mean is `1`, not `w_y`.
     unweighted_mean: bool,
 }
 
@@ -104,13 +107,11 @@ impl Prepared {
         }
     }
 
-    /// Loss, denominator and coefficient of a tile's pixels from `[log p_y, w_y, valid,
-    /// smoothing sum]` (`w_y = valid = 0` where the pixel does not count).
+    /// Loss and coefficient of a tile's pixels from `[log p_y, w_y, valid, smoothing sum]`
+    /// (`w_y = valid = 0` where the pixel does not count).
     #[inline(always)]
-    fn finish_tile(&self, [log_p, w, v, smooth]: [&[f32]; 4], [loss, den, coef]: [&mut [f32]; 3]) {
+    fn finish_tile(&self, [log_p, w, v, smooth]: [&[f32]; 4], [loss, coef]: [&mut [f32]; 2]) {
         let len = log_p.len();
-        let den_source = if self.unweighted_mean { v } else { w };
-        den.copy_from_slice(&den_source[..len]);
         match self.focal {
             None => {
                 for j in 0..len {
@@ -129,32 +130,80 @@ impl Prepared {
         }
     }
 
-    /// `(loss, denominator, coefficient)` of a counting pixel of class `y` from `log p_y` and
+    /// `(loss, coefficient)` of a counting pixel of class `y` from `log p_y` and
     /// the smoothing sum `Σ_c w_c·(−log p_c)`.
     #[inline(always)]
-    fn finish(&self, y: usize, log_p: f32, smooth: f32) -> (f32, f32, f32) {
+    fn finish(&self, y: usize, log_p: f32, smooth: f32) -> (f32, f32) {
         let w = self.weights[y];
-        let denominator = if self.unweighted_mean { 1.0 } else { w };
         match self.focal {
-            None => (
-                self.keep * w * -log_p + self.eps_c * smooth,
-                denominator,
-                self.keep * w,
-            ),
+            None => (self.keep * w * -log_p + self.eps_c * smooth, self.keep * w),
             Some(power) => {
                 let p = exp(log_p);
                 let (q_pow, slope) = power.value_and_slope(1.0 - p);
-                (
-                    w * q_pow * -log_p,
-                    denominator,
-                    w * (q_pow - slope * p * log_p),
-                )
+                (w * q_pow * -log_p, w * (q_pow - slope * p * log_p))
             }
         }
     }
 }
 
-/// The forward pass over contiguous `[N, C, S]` logits and `[N·S]` targets.
+/// A tile's pixels: per pixel the loss, the coefficient of `(p_c − δ_cy)`,
+/// whether it counts (`1`/`0`) and its class (where it counts); and the first out-of-range
+/// target among them.
+struct TilePixels {
+    loss: [f32; TILE],
+    coef: [f32; TILE],
+    valid: [f32; TILE],
+    class: [usize; TILE],
+    first_bad: Option<i64>,
+}
+
+/// The [`TilePixels`] of a tile whose class rows `row(c)` are contiguous runs of `len <= TILE`
+/// pixels, with targets `targets` (`len`), given each pixel's `m` and `ln Σ e^(x − m)`.
+#[inline(always)]
+fn tile_pixels<'a, T: Target>(
+    row: impl Fn(usize) -> &'a [f32] + Copy,
+    (c, len): (usize, usize),
+    targets: &[T],
+    (m, ls): (&[f32; TILE], &[f32; TILE]),
+    k: &Prepared,
+) -> TilePixels {
+    let smooth = tile_smoothing(row, (c, len), (m, ls), k);
+    // The target's logit and weight, and the pixel's validity (a pixel that does not count
+    // takes `x_y = m`, `w = v = 0`); the rest runs on whole tiles.
+    let (mut x_y, mut w, mut valid) = (*m, [0.0f32; TILE], [0.0f32; TILE]);
+    let (mut class, mut first_bad) = ([0usize; TILE], None);
+    for (j, &target) in targets.iter().enumerate() {
+        let target = target.into();
+        match k.class_of(target) {
+            (Some(y), _) => {
+                (x_y[j], w[j], valid[j], class[j]) = (row(y)[j], k.weights[y], 1.0, y);
+            }
+            (None, true) => {
+                first_bad.get_or_insert(target);
+            }
+            (None, false) => {}
+        }
+    }
+    let mut log_p = [0.0f32; TILE];
+    for j in 0..len {
+        log_p[j] = (x_y[j] - m[j]) - ls[j];
+    }
+    let (mut loss, mut coef) = ([0.0f32; TILE], [0.0f32; TILE]);
+    k.finish_tile(
+        [&log_p[..len], &w, &valid, &smooth],
+        [&mut loss[..len], &mut coef[..len]],
+    );
+    TilePixels {
+        loss,
+        coef,
+        valid,
+        class,
+        first_bad,
+    }
+}
+
+/// The forward pass over contiguous `[N, C, S]` logits and `[N·S]` targets, per pixel (the
+/// unreduced loss; [`forward_reduced`] reduces in the pass).
 pub(crate) fn forward<T: Target>(
     x: &[f32],
     targets: &[T],
@@ -165,7 +214,6 @@ pub(crate) fn forward<T: Target>(
     debug_assert_eq!(targets.len(), n * s);
     let k = Prepared::new(spec);
     let mut losses = vec![0.0; n * s];
-    let mut denominators = vec![0.0; n * s];
     let mut log_sum = vec![0.0; n * s];
     let mut coef = vec![0.0; n * s];
     // Each task: its pixels' outputs, returning its first out-of-range target.
@@ -174,39 +222,22 @@ pub(crate) fn forward<T: Target>(
         for (t0, len) in tiles(out[0].len()) {
             let base = sample * c * s + s0 + t0;
             let row = |class: usize| &x[base + class * s..][..len];
-            let (m, ls, smooth) = tile_stats(row, c, len, &k);
-            out[2][t0..t0 + len].copy_from_slice(&ls[..len]);
-            // The target's logit and weight, and the pixel's validity (a pixel that does not
-            // count takes `x_y = m`, `w = v = 0`); the rest runs on whole tiles.
-            let (mut x_y, mut w, mut v) = (m, [0.0f32; TILE], [0.0f32; TILE]);
-            for j in 0..len {
-                let target = targets[sample * s + s0 + t0 + j].into();
-                match k.class_of(target) {
-                    (Some(y), _) => (x_y[j], w[j], v[j]) = (row(y)[j], k.weights[y], 1.0),
-                    (None, true) => {
-                        first_bad.get_or_insert(target);
-                    }
-                    (None, false) => {}
-                }
-            }
-            let mut log_p = [0.0f32; TILE];
-            for j in 0..len {
-                log_p[j] = (x_y[j] - m[j]) - ls[j];
-            }
-            let [loss, den, _, coef] = &mut out[..] else {
-                unreachable!("four outputs")
+            let m = tile_max(row, c, len);
+            let ls = tile_log_sum(row, c, len, &m);
+            let targets = &targets[sample * s + s0 + t0..][..len];
+            let px = tile_pixels(row, (c, len), targets, (&m, &ls), &k);
+            first_bad = first_bad.or(px.first_bad);
+            let [loss, ls_out, coef] = &mut out[..] else {
+                unreachable!("three outputs")
             };
-            let outputs = [
-                &mut loss[t0..t0 + len],
-                &mut den[t0..t0 + len],
-                &mut coef[t0..t0 + len],
-            ];
-            k.finish_tile([&log_p[..len], &w, &v, &smooth], outputs);
+            loss[t0..t0 + len].copy_from_slice(&px.loss[..len]);
+            ls_out[t0..t0 + len].copy_from_slice(&ls[..len]);
+            coef[t0..t0 + len].copy_from_slice(&px.coef[..len]);
         }
         first_bad
     };
     let first_bad = if s == 1 {
-        let outputs = [&mut losses[..], &mut denominators, &mut log_sum, &mut coef];
+        let outputs = [&mut losses[..], &mut log_sum, &mut coef];
         let rows = transpose(outputs.map(|o| o.chunks_mut(ROWS)));
         let bad: Vec<Option<i64>> = rows
             .into_par_iter()
@@ -216,13 +247,13 @@ pub(crate) fn forward<T: Target>(
                 for r in 0..out[0].len() {
                     let sample = chunk * ROWS + r;
                     let logits = &x[sample * c..][..c];
-                    let (m, ls, smooth) = row_stats(logits, &k);
-                    out[2][r] = ls;
+                    let (m, ls, smooth) = row_stats(logits, &k, None);
+                    out[1][r] = ls;
                     let target = targets[sample].into();
                     match k.class_of(target) {
                         (Some(y), _) => {
-                            let (l, d, q) = k.finish(y, (logits[y] - m) - ls, smooth);
-                            (out[0][r], out[1][r], out[3][r]) = (l, d, q);
+                            let (l, q) = k.finish(y, (logits[y] - m) - ls, smooth);
+                            (out[0][r], out[2][r]) = (l, q);
                         }
                         (None, true) => {
                             first_bad.get_or_insert(target);
@@ -235,7 +266,7 @@ pub(crate) fn forward<T: Target>(
             .collect();
         bad.into_iter().flatten().next()
     } else {
-        let outputs = vec![&mut losses[..], &mut denominators, &mut log_sum, &mut coef];
+        let outputs = vec![&mut losses[..], &mut log_sum, &mut coef];
         let bad: Vec<Option<i64>> = pixel_blocks(outputs, s)
             .into_par_iter()
             .map(stats)
@@ -244,10 +275,150 @@ pub(crate) fn forward<T: Target>(
     };
     ClassForward {
         losses,
-        denominators,
         saved: Saved { log_sum, coef },
         first_bad,
     }
+}
+
+/// A loss reduced (`Sum` or `Mean`) inside its forward pass.
+#[derive(Debug)]
+pub(crate) struct Reduced {
+    /// `Σ l`, or `Σ l / Σ d` (`0` where `Σ d = 0`: an all-ignored batch).
+    pub loss: f32,
+    /// With the gradient asked for: `∂loss/∂x` `[N, C, S]`, written by the same pass.
+    pub gradient: Option<Vec<f32>>,
+    /// The first target in memory order that is neither in `[0, C)` nor `ignore_index`.
+    pub first_bad: Option<i64>,
+}
+
+/// The forward pass of a reduced loss: a pass over the targets gives the total weight `Σ d`,
+/// then one pass over the logits sums the losses and, with `gradient`, writes `∂loss/∂x`
+/// directly, from the `e^(x − m)` it has just computed. The backward pass then only scales
+/// that gradient by its upstream value (nothing where it is `1`), and nothing `[N·S]` is
+/// allocated.
+pub(crate) fn forward_reduced<T: Target>(
+    x: &[f32],
+    targets: &[T],
+    [n, c, s]: [usize; 3],
+    spec: &ClassLossSpec,
+    gradient: bool,
+) -> Reduced {
+    debug_assert_eq!(x.len(), n * c * s);
+    debug_assert_eq!(targets.len(), n * s);
+    debug_assert!(spec.reduction != Reduction::None);
+    let k = Prepared::new(spec);
+    let (total, first_bad) = total_weight(targets, &k);
+    // The factor from the reduced loss to each pixel's: `1/Σ d` for a mean (`0` for an
+    // all-ignored batch: a zero loss with a zero gradient), `1` for a sum.
+    let (divisor, scale) = match spec.reduction {
+        Reduction::Mean if total == 0.0 => (f64::INFINITY, 0.0),
+        Reduction::Mean => (total, (1.0 / total) as f32),
+        _ => (1.0, 1.0),
+    };
+    let mut grad = gradient.then(|| vec![0.0f32; n * c * s]);
+    let block = |sample: usize, s0: usize, len: usize, mut runs: Option<&mut [&mut [f32]]>| {
+        let mut sum = 0.0f64;
+        for (t0, len) in tiles(len) {
+            let base = sample * c * s + s0 + t0;
+            let row = |class: usize| &x[base + class * s..][..len];
+            let m = tile_max(row, c, len);
+            let (ls, inv_sum) = match runs.as_deref_mut() {
+                Some(runs) => tile_exps_into(row, (c, len), &m, runs, t0),
+                None => (tile_log_sum(row, c, len, &m), [0.0; TILE]),
+            };
+            let targets = &targets[sample * s + s0 + t0..][..len];
+            let px = tile_pixels(row, (c, len), targets, (&m, &ls), &k);
+            sum += px.loss[..len].iter().map(|&l| f64::from(l)).sum::<f64>();
+            if let Some(runs) = runs.as_deref_mut() {
+                tile_gradient(runs, (t0, len), &px, &inv_sum, &k, scale);
+            }
+        }
+        sum
+    };
+    let by_row = |sample: usize, out: Option<&mut [f32]>| -> f64 {
+        let logits = &x[sample * c..][..c];
+        let mut out = out;
+        let (m, ls, smooth) = row_stats(logits, &k, out.as_deref_mut());
+        let (y, loss, coef) = match k.class_of(targets[sample].into()) {
+            (Some(y), _) => {
+                let (loss, coef) = k.finish(y, (logits[y] - m) - ls, smooth);
+                (Some(y), loss, coef)
+            }
+            _ => (None, 0.0, 0.0),
+        };
+        if let Some(out) = out {
+            // `out` holds `e^(x − m)`; `p = e^(x − m − ls)`.
+            let (a, b) = (
+                scale * coef,
+                if y.is_some() { scale * k.eps_c } else { 0.0 },
+            );
+            let per_e = (a + b * k.total_weight) * exp(-ls);
+            for (dx, &w) in out.iter_mut().zip(&k.weights) {
+                *dx = *dx * per_e - b * w;
+            }
+            if let Some(y) = y {
+                out[y] -= a;
+            }
+        }
+        f64::from(loss)
+    };
+    let sum: f64 = match (grad.as_mut(), s == 1) {
+        (Some(grad), true) => grad
+            .par_chunks_mut(c * ROWS)
+            .enumerate()
+            .map(|(chunk, out)| {
+                out.chunks_mut(c)
+                    .enumerate()
+                    .map(|(r, out)| by_row(chunk * ROWS + r, Some(out)))
+                    .sum::<f64>()
+            })
+            .sum(),
+        (None, true) => (0..n)
+            .into_par_iter()
+            .with_min_len(ROWS)
+            .map(|sample| by_row(sample, None))
+            .sum(),
+        (Some(grad), false) => class_row_blocks(grad, c, s)
+            .into_par_iter()
+            .map(|(sample, s0, mut runs)| block(sample, s0, runs[0].len(), Some(&mut runs)))
+            .sum(),
+        (None, false) => (0..n)
+            .flat_map(|sample| (0..s).step_by(BLOCK).map(move |s0| (sample, s0)))
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|(sample, s0)| block(sample, s0, BLOCK.min(s - s0), None))
+            .sum(),
+    };
+    Reduced {
+        loss: (sum / divisor) as f32,
+        gradient: grad,
+        first_bad,
+    }
+}
+
+/// `Σ d` over the pixels (`w_y`, or `1` for focal; `0` where a pixel does not count), in f64,
+/// and the first out-of-range target.
+fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
+    let parts: Vec<(f64, Option<i64>)> = targets
+        .par_chunks(BLOCK)
+        .map(|chunk| {
+            let (mut total, mut first_bad) = (0.0f64, None);
+            for &target in chunk {
+                let target = target.into();
+                match k.class_of(target) {
+                    (Some(_), _) if k.unweighted_mean => total += 1.0,
+                    (Some(y), _) => total += f64::from(k.weights[y]),
+                    (None, true) => {
+                        first_bad.get_or_insert(target);
+                    }
+                    (None, false) => {}
+                }
+            }
+            (total, first_bad)
+        })
+        .collect();
+    let total = parts.iter().map(|p| p.0).sum();
+    (total, parts.into_iter().find_map(|p| p.1))
 }
 
 /// `m = max_c x_c` of each pixel of a tile whose class rows `row(c)` are contiguous runs of
@@ -284,17 +455,71 @@ fn tile_log_sum<'a>(
     ls
 }
 
-/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum `Σ_c w_c·(−log p_c)` (`0` without
-/// smoothing) of a tile.
+/// [`tile_log_sum`] that also writes each `e^(x_c − m)` into the tile's part (`t0..t0 + len`)
+/// of `runs[c]`, and gives `1 / Σ_c e^(x_c − m)` as well.
 #[inline(always)]
-fn tile_stats<'a>(
-    row: impl Fn(usize) -> &'a [f32] + Copy,
-    c: usize,
-    len: usize,
+fn tile_exps_into<'a>(
+    row: impl Fn(usize) -> &'a [f32],
+    (c, len): (usize, usize),
+    m: &[f32; TILE],
+    runs: &mut [&mut [f32]],
+    t0: usize,
+) -> ([f32; TILE], [f32; TILE]) {
+    let mut sum = [0.0f32; TILE];
+    for (class, run) in runs.iter_mut().enumerate().take(c) {
+        let out = &mut run[t0..t0 + len];
+        for (((out, sum), &v), &m) in out.iter_mut().zip(&mut sum).zip(row(class)).zip(m) {
+            let e = exp(v - m);
+            *out = e;
+            *sum += e;
+        }
+    }
+    let (mut ls, mut inv) = ([0.0f32; TILE], [0.0f32; TILE]);
+    for j in 0..len {
+        ls[j] = ln(sum[j]);
+        inv[j] = 1.0 / sum[j];
+    }
+    (ls, inv)
+}
+
+/// Turns a tile's `e^(x_c − m)` in `runs` into `scale·∂L/∂x_c =
+/// scale·(a·(p_c − δ_cy) + b·(W·p_c − w_c))` (see the module docs), `p_c = e^(x_c − m)/Σ`.
+#[inline(always)]
+fn tile_gradient(
+    runs: &mut [&mut [f32]],
+    (t0, len): (usize, usize),
+    px: &TilePixels,
+    inv_sum: &[f32; TILE],
     k: &Prepared,
-) -> ([f32; TILE], [f32; TILE], [f32; TILE]) {
-    let m = tile_max(row, c, len);
-    let ls = tile_log_sum(row, c, len, &m);
+    scale: f32,
+) {
+    // Per pixel: `∂/∂x_c = e_c·per_e − b·w_c`, then `− a` at the target.
+    let (mut a, mut b, mut per_e) = ([0.0f32; TILE], [0.0f32; TILE], [0.0f32; TILE]);
+    for j in 0..len {
+        a[j] = scale * px.coef[j];
+        b[j] = scale * k.eps_c * px.valid[j];
+        per_e[j] = (a[j] + b[j] * k.total_weight) * inv_sum[j];
+    }
+    for (run, &w) in runs.iter_mut().zip(&k.weights) {
+        for ((out, &per_e), &b) in run[t0..t0 + len].iter_mut().zip(&per_e).zip(&b) {
+            *out = *out * per_e - b * w;
+        }
+    }
+    for j in 0..len {
+        if px.valid[j] != 0.0 {
+            runs[px.class[j]][t0 + j] -= a[j];
+        }
+    }
+}
+
+/// The smoothing sum `Σ_c w_c·(−log p_c)` of each pixel of a tile (`0` without smoothing).
+#[inline(always)]
+fn tile_smoothing<'a>(
+    row: impl Fn(usize) -> &'a [f32],
+    (c, len): (usize, usize),
+    (m, ls): (&[f32; TILE], &[f32; TILE]),
+    k: &Prepared,
+) -> [f32; TILE] {
     let mut smooth = [0.0f32; TILE];
     if k.smoothing() {
         for class in 0..c {
@@ -302,13 +527,13 @@ fn tile_stats<'a>(
             for ((acc, &v), (&m, &ls)) in smooth[..len]
                 .iter_mut()
                 .zip(row(class))
-                .zip(m.iter().zip(&ls))
+                .zip(m.iter().zip(ls))
             {
                 *acc += w * ((m - v) + ls);
             }
         }
     }
-    (m, ls, smooth)
+    smooth
 }
 
 /// `max` of a contiguous row, in eight lanes the compiler vectorises.
@@ -327,19 +552,39 @@ fn row_max(logits: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |a, &b| a.max(b))
 }
 
-/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum of one contiguous row of class logits.
-fn row_stats(logits: &[f32], k: &Prepared) -> (f32, f32, f32) {
+/// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum of one contiguous row of class logits;
+/// with `exps`, each `e^(x_c − m)` is written there too.
+fn row_stats(logits: &[f32], k: &Prepared, exps: Option<&mut [f32]>) -> (f32, f32, f32) {
     const LANES: usize = 8;
     let m = row_max(logits);
-    let mut sum = [0.0f32; LANES];
+    let mut lanes = [0.0f32; LANES];
     let chunks = logits.chunks_exact(LANES);
     let tail = chunks.remainder();
-    for chunk in chunks {
-        for lane in 0..LANES {
-            sum[lane] += exp(chunk[lane] - m);
+    let sum = match exps {
+        Some(out) => {
+            for (chunk, out) in chunks.zip(out.chunks_exact_mut(LANES)) {
+                for lane in 0..LANES {
+                    out[lane] = exp(chunk[lane] - m);
+                    lanes[lane] += out[lane];
+                }
+            }
+            let start = logits.len() - tail.len();
+            let mut sum = lanes.iter().sum::<f32>();
+            for (out, &v) in out[start..].iter_mut().zip(tail) {
+                *out = exp(v - m);
+                sum += *out;
+            }
+            sum
         }
-    }
-    let sum: f32 = sum.iter().sum::<f32>() + tail.iter().map(|&v| exp(v - m)).sum::<f32>();
+        None => {
+            for chunk in chunks {
+                for lane in 0..LANES {
+                    lanes[lane] += exp(chunk[lane] - m);
+                }
+            }
+            lanes.iter().sum::<f32>() + tail.iter().map(|&v| exp(v - m)).sum::<f32>()
+        }
+    };
     let ls = ln(sum);
     let smooth = if k.smoothing() {
         (logits.iter().zip(&k.weights))
@@ -367,53 +612,6 @@ fn transpose<'a, const K: usize>(
     rows
 }
 
-/// The pixels' `losses` reduced as `reduction` (`Mean` over the total of `denominators`, `0`
-/// where that is `0`), summed in f64: the output (`[1]`, or the losses for `None`) and, for a
-/// reduced loss, the factor from its upstream gradient to each pixel's (`1/Σ d`, `1` or `0`).
-pub(crate) fn reduce(
-    losses: Vec<f32>,
-    denominators: &[f32],
-    reduction: Reduction,
-) -> (Vec<f32>, Option<f32>) {
-    let sum = |values: &[f32]| -> f64 {
-        values
-            .par_chunks(BLOCK)
-            .map(|chunk| chunk.iter().map(|&v| f64::from(v)).sum::<f64>())
-            .sum()
-    };
-    match reduction {
-        Reduction::None => (losses, None),
-        Reduction::Sum => (vec![sum(&losses) as f32], Some(1.0)),
-        Reduction::Mean => match sum(denominators) {
-            0.0 => (vec![0.0], Some(0.0)),
-            total => (
-                vec![(sum(&losses) / total) as f32],
-                Some((1.0 / total) as f32),
-            ),
-        },
-    }
-}
-
-/// The gradient of the loss with respect to each pixel's loss.
-#[derive(Clone, Copy)]
-pub(crate) enum Upstream<'a> {
-    /// One value per pixel (`[N·S]`, an unreduced loss).
-    PerPixel(&'a [f32]),
-    /// The same value for every pixel (a sum, or a mean: the upstream gradient over the total
-    /// weight).
-    Uniform(f32),
-}
-
-impl Upstream<'_> {
-    #[inline(always)]
-    fn at(self, pixel: usize) -> f32 {
-        match self {
-            Self::PerPixel(upstream) => upstream[pixel],
-            Self::Uniform(g) => g,
-        }
-    }
-}
-
 /// The backward pass: `∂L/∂x` `[N, C, S]` from the upstream gradient of the pixels' losses.
 pub(crate) fn backward<T: Target>(
     x: &[f32],
@@ -421,13 +619,13 @@ pub(crate) fn backward<T: Target>(
     [n, c, s]: [usize; 3],
     spec: &ClassLossSpec,
     saved: &Saved,
-    upstream: Upstream<'_>,
+    upstream: &[f32],
 ) -> Vec<f32> {
     let k = Prepared::new(spec);
     // Per pixel: `a = g·coef` (times `p_c − δ_cy`) and `b = g·ε/C` (times `W·p_c − w_c`).
     let coefficients = |pixel: usize| -> (f32, f32, Option<usize>) {
         let (y, _) = k.class_of(targets[pixel].into());
-        let g = upstream.at(pixel);
+        let g = upstream[pixel];
         (
             g * saved.coef[pixel],
             if y.is_some() { g * k.eps_c } else { 0.0 },
@@ -586,7 +784,7 @@ pub(crate) fn soft_forward(
                 for r in 0..loss.len() {
                     let sample = chunk * ROWS + r;
                     let (logits, target) = (&x[sample * c..][..c], &t[sample * c..][..c]);
-                    let (m, ls, _) = row_stats(logits, &k);
+                    let (m, ls, _) = row_stats(logits, &k, None);
                     let (mut l, mut a) = (0.0, 0.0);
                     for ((&v, &y), &w) in logits.iter().zip(target).zip(&k.weights) {
                         let wt = w * (k.keep * y + k.eps_c);
@@ -689,24 +887,72 @@ mod tests {
                 );
             }
         }
-        assert_eq!(rows.denominators, [0.5, 2.0, 0.0, 1.0, 2.0]);
-        assert_eq!(tiles.denominators, rows.denominators);
+        let k = Prepared::new(&spec);
+        assert_eq!(total_weight(&targets, &k), (0.5 + 2.0 + 1.0 + 2.0, None));
         assert_eq!(rows.first_bad, None);
     }
 
+    /// The reduced pass against the per-pixel passes, reduced by hand: the loss `Σ l` or
+    /// `Σ l / Σ d`, and the gradient of the per-pixel backward with `1` or `1/Σ d` upstream.
+    fn check_reduced(x: &[f32], targets: &[i32], dims: [usize; 3], spec: &ClassLossSpec) {
+        let pixels = forward(x, targets, dims, spec);
+        let (total, _) = total_weight(targets, &Prepared::new(spec));
+        let sum: f64 = pixels.losses.iter().map(|&l| f64::from(l)).sum();
+        let (loss, scale) = match spec.reduction {
+            Reduction::Sum => (sum, 1.0),
+            _ if total == 0.0 => (0.0, 0.0),
+            _ => (sum / total, 1.0 / total),
+        };
+        let upstream = vec![scale as f32; dims[0] * dims[2]];
+        let grad = backward(x, targets, dims, spec, &pixels.saved, &upstream);
+        let reduced = forward_reduced(x, targets, dims, spec, true);
+        assert!((f64::from(reduced.loss) - loss).abs() < 1e-5 * loss.abs().max(1.0));
+        assert_eq!(reduced.first_bad, pixels.first_bad);
+        let fused = reduced.gradient.expect("asked for");
+        for (i, (&got, &want)) in fused.iter().zip(&grad).enumerate() {
+            assert!((got - want).abs() < 1e-6, "{i}: {got} vs {want}");
+        }
+        let without = forward_reduced(x, targets, dims, spec, false);
+        assert_eq!(without.loss, reduced.loss);
+        assert!(without.gradient.is_none());
+    }
+
     #[test]
-    fn reduce_sums_and_divides_by_the_total_weight() {
-        let losses = vec![1.0, 2.0, 0.0, 4.0];
-        let den = [0.5, 1.0, 0.0, 2.5];
-        let none = reduce(losses.clone(), &den, Reduction::None);
-        assert_eq!(none, (losses.clone(), None));
-        let sum = reduce(losses.clone(), &den, Reduction::Sum);
-        assert_eq!(sum, (vec![7.0], Some(1.0)));
-        let mean = reduce(losses, &den, Reduction::Mean);
-        assert_eq!(mean, (vec![1.75], Some(0.25)));
-        // All ignored: 0 with zero gradient.
-        let empty = reduce(vec![0.0; 3], &[0.0; 3], Reduction::Mean);
-        assert_eq!(empty, (vec![0.0], Some(0.0)));
+    fn the_reduced_pass_gives_the_per_pixel_passes_reduced() {
+        let weight = Some(vec![0.5, 1.0, 2.0]);
+        let kinds = [
+            ClassLossKind::CrossEntropy {
+                label_smoothing: 0.0,
+            },
+            ClassLossKind::CrossEntropy {
+                label_smoothing: 0.2,
+            },
+            ClassLossKind::Focal { gamma: 2.0 },
+        ];
+        // 70 pixels: a full tile and a part one; class rows of length 1 (`S = 1`) too.
+        let (c, pixels) = (3, 70);
+        let x: Vec<f32> = (0..c * pixels)
+            .map(|i| ((i * 37) % 23) as f32 * 0.7 - 8.0)
+            .collect();
+        let targets: Vec<i32> = (0..pixels as i32)
+            .map(|i| [0, 2, -1, 1, 7][i as usize % 5])
+            .collect();
+        for kind in kinds {
+            for reduction in [Reduction::Mean, Reduction::Sum] {
+                let spec = ClassLossSpec {
+                    num_classes: c,
+                    ignore_index: -1,
+                    weight: weight.clone(),
+                    kind,
+                    reduction,
+                };
+                check_reduced(&x, &targets, [1, c, pixels], &spec);
+                check_reduced(&x, &targets, [2, c, pixels / 2], &spec);
+                check_reduced(&x, &targets, [pixels, c, 1], &spec);
+                // All ignored: `0` with a zero gradient for the mean.
+                check_reduced(&x, &vec![-1; pixels], [1, c, pixels], &spec);
+            }
+        }
     }
 
     #[test]
