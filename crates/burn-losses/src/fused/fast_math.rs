@@ -16,6 +16,36 @@ const EXP_OVERFLOW: f32 = 88.722_84;
 /// mantissa bits.
 const ROUND_MAGIC: f32 = 12_582_912.0;
 
+/// A kernel whose tasks [`vectorized`] runs: `run`, and everything it calls, must be
+/// `#[inline(always)]` to be compiled for the wider instructions (a closure cannot be marked
+/// so, hence a trait).
+pub(crate) trait Kernel<Task> {
+    type Output;
+    fn run(&self, task: Task) -> Self::Output;
+}
+
+/// A kernel with one task, as pulp's operation.
+struct Job<'k, K, Task>(&'k K, Task);
+
+impl<K: Kernel<Task>, Task> pulp::WithSimd for Job<'_, K, Task> {
+    type Output = K::Output;
+
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) -> K::Output {
+        self.0.run(self.1)
+    }
+}
+
+/// `kernel.run(task)` compiled for the widest vector instructions the CPU has: AVX2 + FMA on
+/// an x86-64 that has them (detected at run time by pulp, whose `unsafe` stays in pulp), the
+/// baseline (SSE2 on x86-64) otherwise. The results do not depend on the instruction set: the
+/// kernels' arithmetic is elementwise or summed in fixed lanes, and Rust never fuses a
+/// multiply and an add on its own.
+#[inline(always)]
+pub(crate) fn vectorized<K: Kernel<Task>, Task>(kernel: &K, task: Task) -> K::Output {
+    pulp::Arch::new().dispatch(Job(kernel, task))
+}
+
 /// `e^x`.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
@@ -144,6 +174,16 @@ impl Power {
             Self::One => lane_sum(len, x),
             Self::Two => lane_sum(len, |j| x(j) * x(j)),
             Self::Other(_) => lane_sum(len, |j| self.value_and_slope(x(j)).0),
+        }
+    }
+
+    /// `f(j, d x^p/dx at x(j))` for each `j < len`, with the power's case chosen once.
+    #[inline(always)]
+    pub fn slopes(self, len: usize, x: impl Fn(usize) -> f32, mut f: impl FnMut(usize, f32)) {
+        match self {
+            Self::One => (0..len).for_each(|j| f(j, 1.0)),
+            Self::Two => (0..len).for_each(|j| f(j, 2.0 * x(j))),
+            Self::Other(_) => (0..len).for_each(|j| f(j, self.value_and_slope(x(j)).1)),
         }
     }
 }

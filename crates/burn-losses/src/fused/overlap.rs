@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::blocks::{TILE, class_row_blocks, tiles};
-use super::fast_math::{Power, exp, lane_sum, sigmoid};
+use super::fast_math::{Kernel, Power, exp, lane_sum, sigmoid, vectorized};
 use super::softmax_ce::Target;
 use crate::Activation;
 
@@ -42,6 +42,7 @@ struct Tile {
 
 impl OverlapSpec {
     /// Fills `tile` for the `len` pixels of sample `n` from pixel `s0`.
+    #[inline(always)]
     fn load<T: Target>(
         &self,
         x: &[f32],
@@ -132,41 +133,10 @@ pub(crate) fn forward<T: Target>(
                 .map(move |s0| (sample, s0))
         })
         .collect();
+    let pass = Pass { x, targets, spec };
     let partials: Vec<Vec<f64>> = blocks
         .par_iter()
-        .map(|&(sample, s0)| {
-            let mut sums = vec![0.0f64; 3 * c];
-            let mut tile = spec.tile();
-            let block_len = super::blocks::BLOCK.min(s - s0);
-            for (t0, len) in tiles(block_len) {
-                spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
-                for class in 0..c {
-                    let a = &tile.a[class * TILE..][..len];
-                    let v = &tile.valid;
-                    let p = spec.power.sum(len, |j| a[j] * v[j]);
-                    let (i, t) = match targets {
-                        HostTargets::Dense(y) => {
-                            let y = &y[sample * c * s + class * s + s0 + t0..][..len];
-                            (
-                                lane_sum(len, |j| a[j] * y[j]),
-                                spec.power.sum(len, |j| y[j]),
-                            )
-                        }
-                        HostTargets::Indices(_) => (0.0, 0.0), // added per pixel below
-                    };
-                    sums[class] += i as f64;
-                    sums[c + class] += p as f64;
-                    sums[2 * c + class] += t as f64;
-                }
-                for j in 0..len {
-                    if let Some(y) = tile.class[j] {
-                        sums[y] += tile.a[y * TILE + j] as f64;
-                        sums[2 * c + y] += 1.0;
-                    }
-                }
-            }
-            sums
-        })
+        .map(|&(sample, s0)| vectorized(&pass, Sums(sample, s0)))
         .collect();
     let mut stats = vec![0.0f64; n * 3 * c];
     for (&(sample, _), partial) in blocks.iter().zip(&partials) {
@@ -187,65 +157,136 @@ pub(crate) fn backward<T: Target>(
 ) -> Vec<f32> {
     let [n, c, s] = spec.dims;
     let mut grad = vec![0.0f32; n * c * s];
+    let pass = Pass { x, targets, spec };
     class_row_blocks(&mut grad, c, s)
         .into_par_iter()
         .for_each(|(sample, s0, mut runs)| {
-            let g_i = &upstream[sample * 3 * c..][..c];
-            let g_p = &upstream[sample * 3 * c + c..][..c];
-            let mut tile = spec.tile();
-            let mut u = vec![0.0f32; c * TILE];
-            for (t0, len) in tiles(runs[0].len()) {
-                spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
-                for class in 0..c {
-                    let a = &tile.a[class * TILE..][..len];
-                    let u = &mut u[class * TILE..][..len];
-                    for j in 0..len {
-                        let slope = spec.power.value_and_slope(a[j] * tile.valid[j]).1;
-                        u[j] = tile.valid[j] * g_p[class] * slope;
-                    }
-                    if let HostTargets::Dense(y) = targets {
+            vectorized(&pass, Gradient(sample, s0, upstream, &mut runs))
+        });
+    grad
+}
+
+/// What every task of a pass reads.
+struct Pass<'a, T> {
+    x: &'a [f32],
+    targets: HostTargets<'a, T>,
+    spec: OverlapSpec,
+}
+
+/// A forward task: the sums `[3·C]` of the pixels of `sample` from `s0` (one block).
+struct Sums(usize, usize);
+
+/// A backward task: the gradient of the pixels of `sample` from `s0` into their part of each
+/// class row (`runs`), from the upstream gradient `[N, 3, C]`.
+struct Gradient<'u, 'r, 'g>(usize, usize, &'u [f32], &'r mut [&'g mut [f32]]);
+
+impl<T: Target> Kernel<Sums> for Pass<'_, T> {
+    type Output = Vec<f64>;
+
+    #[inline(always)]
+    fn run(&self, Sums(sample, s0): Sums) -> Vec<f64> {
+        let Pass { x, targets, spec } = *self;
+        let [_, c, s] = spec.dims;
+        let mut sums = vec![0.0f64; 3 * c];
+        let mut tile = spec.tile();
+        let block_len = super::blocks::BLOCK.min(s - s0);
+        for (t0, len) in tiles(block_len) {
+            spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
+            for class in 0..c {
+                let a = &tile.a[class * TILE..][..len];
+                let v = &tile.valid;
+                let p = spec.power.sum(len, |j| a[j] * v[j]);
+                let (i, t) = match targets {
+                    HostTargets::Dense(y) => {
                         let y = &y[sample * c * s + class * s + s0 + t0..][..len];
-                        for j in 0..len {
-                            u[j] += g_i[class] * y[j];
-                        }
+                        (
+                            lane_sum(len, |j| a[j] * y[j]),
+                            spec.power.sum(len, |j| y[j]),
+                        )
                     }
+                    HostTargets::Indices(_) => (0.0, 0.0), // added per pixel below
+                };
+                sums[class] += i as f64;
+                sums[c + class] += p as f64;
+                sums[2 * c + class] += t as f64;
+            }
+            for j in 0..len {
+                if let Some(y) = tile.class[j] {
+                    sums[y] += tile.a[y * TILE + j] as f64;
+                    sums[2 * c + y] += 1.0;
                 }
-                for j in 0..len {
-                    if let Some(y) = tile.class[j] {
-                        u[y * TILE + j] += g_i[y];
-                    }
-                }
-                let mut dot = [0.0f32; TILE];
-                if spec.activation == Activation::Softmax {
-                    for class in 0..c {
-                        let a = &tile.a[class * TILE..][..len];
-                        let u = &u[class * TILE..][..len];
-                        for j in 0..len {
-                            dot[j] += a[j] * u[j];
-                        }
-                    }
-                }
-                for (class, run) in runs.iter_mut().enumerate() {
-                    let a = &tile.a[class * TILE..][..len];
-                    let u = &u[class * TILE..][..len];
-                    let out = &mut run[t0..t0 + len];
-                    match spec.activation {
-                        Activation::Softmax => {
-                            for j in 0..len {
-                                out[j] = a[j] * (u[j] - dot[j]);
-                            }
-                        }
-                        Activation::Sigmoid => {
-                            for j in 0..len {
-                                out[j] = u[j] * a[j] * (1.0 - a[j]);
-                            }
-                        }
-                        Activation::None => out.copy_from_slice(u),
+            }
+        }
+        sums
+    }
+}
+
+impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(&self, Gradient(sample, s0, upstream, runs): Gradient<'_, '_, '_>) {
+        let Pass { x, targets, spec } = *self;
+        let [_, c, s] = spec.dims;
+        let g_i = &upstream[sample * 3 * c..][..c];
+        let g_p = &upstream[sample * 3 * c + c..][..c];
+        let mut tile = spec.tile();
+        let mut u = vec![0.0f32; c * TILE];
+        for (t0, len) in tiles(runs[0].len()) {
+            spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
+            for class in 0..c {
+                let a = &tile.a[class * TILE..][..len];
+                let u = &mut u[class * TILE..][..len];
+                let v = &tile.valid;
+                spec.power.slopes(
+                    len,
+                    |j| a[j] * v[j],
+                    |j, slope| {
+                        u[j] = v[j] * g_p[class] * slope;
+                    },
+                );
+                if let HostTargets::Dense(y) = targets {
+                    let y = &y[sample * c * s + class * s + s0 + t0..][..len];
+                    for j in 0..len {
+                        u[j] += g_i[class] * y[j];
                     }
                 }
             }
-        });
-    grad
+            for j in 0..len {
+                if let Some(y) = tile.class[j] {
+                    u[y * TILE + j] += g_i[y];
+                }
+            }
+            let mut dot = [0.0f32; TILE];
+            if spec.activation == Activation::Softmax {
+                for class in 0..c {
+                    let a = &tile.a[class * TILE..][..len];
+                    let u = &u[class * TILE..][..len];
+                    for j in 0..len {
+                        dot[j] += a[j] * u[j];
+                    }
+                }
+            }
+            for (class, run) in runs.iter_mut().enumerate() {
+                let a = &tile.a[class * TILE..][..len];
+                let u = &u[class * TILE..][..len];
+                let out = &mut run[t0..t0 + len];
+                match spec.activation {
+                    Activation::Softmax => {
+                        for j in 0..len {
+                            out[j] = a[j] * (u[j] - dot[j]);
+                        }
+                    }
+                    Activation::Sigmoid => {
+                        for j in 0..len {
+                            out[j] = u[j] * a[j] * (1.0 - a[j]);
+                        }
+                    }
+                    Activation::None => out.copy_from_slice(u),
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@
 use rayon::prelude::*;
 
 use super::blocks::{BLOCK, TILE, class_row_blocks, pixel_blocks, tiles};
-use super::fast_math::{Power, exp, ln};
+use super::fast_math::{Kernel, Power, exp, ln, vectorized};
 use super::{ClassLossKind, ClassLossSpec};
 use crate::Reduction;
 
@@ -316,83 +316,131 @@ pub(crate) fn forward_reduced<T: Target>(
         _ => (1.0, 1.0),
     };
     let mut grad = gradient.then(|| vec![0.0f32; n * c * s]);
-    let block = |sample: usize, s0: usize, len: usize, mut runs: Option<&mut [&mut [f32]]>| {
-        let mut sum = 0.0f64;
-        for (t0, len) in tiles(len) {
-            let base = sample * c * s + s0 + t0;
-            let row = |class: usize| &x[base + class * s..][..len];
-            let m = tile_max(row, c, len);
-            let (ls, inv_sum) = match runs.as_deref_mut() {
-                Some(runs) => tile_exps_into(row, (c, len), &m, runs, t0),
-                None => (tile_log_sum(row, c, len, &m), [0.0; TILE]),
-            };
-            let targets = &targets[sample * s + s0 + t0..][..len];
-            let px = tile_pixels(row, (c, len), targets, (&m, &ls), &k);
-            sum += px.loss[..len].iter().map(|&l| f64::from(l)).sum::<f64>();
-            if let Some(runs) = runs.as_deref_mut() {
-                tile_gradient(runs, (t0, len), &px, &inv_sum, &k, scale);
-            }
-        }
-        sum
+    let pass = ReducedPass {
+        x,
+        targets,
+        dims: [n, c, s],
+        k,
+        scale,
     };
-    let by_row = |sample: usize, out: Option<&mut [f32]>| -> f64 {
-        let logits = &x[sample * c..][..c];
-        let mut out = out;
-        let (m, ls, smooth) = row_stats(logits, &k, out.as_deref_mut());
-        let (y, loss, coef) = match k.class_of(targets[sample].into()) {
-            (Some(y), _) => {
-                let (loss, coef) = k.finish(y, (logits[y] - m) - ls, smooth);
-                (Some(y), loss, coef)
-            }
-            _ => (None, 0.0, 0.0),
-        };
-        if let Some(out) = out {
-            // `out` holds `e^(x − m)`; `p = e^(x − m − ls)`.
-            let (a, b) = (
-                scale * coef,
-                if y.is_some() { scale * k.eps_c } else { 0.0 },
-            );
-            let per_e = (a + b * k.total_weight) * exp(-ls);
-            for (dx, &w) in out.iter_mut().zip(&k.weights) {
-                *dx = *dx * per_e - b * w;
-            }
-            if let Some(y) = y {
-                out[y] -= a;
-            }
-        }
-        f64::from(loss)
-    };
+    let pass = &pass;
     let sum: f64 = match (grad.as_mut(), s == 1) {
         (Some(grad), true) => grad
             .par_chunks_mut(c * ROWS)
             .enumerate()
-            .map(|(chunk, out)| {
-                out.chunks_mut(c)
-                    .enumerate()
-                    .map(|(r, out)| by_row(chunk * ROWS + r, Some(out)))
-                    .sum::<f64>()
-            })
+            .map(|(chunk, out)| vectorized(pass, Rows(chunk * ROWS, Some(out))))
             .sum(),
-        (None, true) => (0..n)
+        (None, true) => (0..n.div_ceil(ROWS))
             .into_par_iter()
-            .with_min_len(ROWS)
-            .map(|sample| by_row(sample, None))
+            .map(|chunk| vectorized(pass, Rows(chunk * ROWS, None)))
             .sum(),
         (Some(grad), false) => class_row_blocks(grad, c, s)
             .into_par_iter()
-            .map(|(sample, s0, mut runs)| block(sample, s0, runs[0].len(), Some(&mut runs)))
+            .map(|(sample, s0, mut runs)| {
+                let len = runs[0].len();
+                vectorized(pass, Pixels(sample, s0, len, Some(&mut runs)))
+            })
             .sum(),
         (None, false) => (0..n)
             .flat_map(|sample| (0..s).step_by(BLOCK).map(move |s0| (sample, s0)))
             .collect::<Vec<_>>()
             .into_par_iter()
-            .map(|(sample, s0)| block(sample, s0, BLOCK.min(s - s0), None))
+            .map(|(sample, s0)| vectorized(pass, Pixels(sample, s0, BLOCK.min(s - s0), None)))
             .sum(),
     };
     Reduced {
         loss: (sum / divisor) as f32,
         gradient: grad,
         first_bad,
+    }
+}
+
+/// What every task of [`forward_reduced`] reads.
+struct ReducedPass<'a, T> {
+    x: &'a [f32],
+    targets: &'a [T],
+    dims: [usize; 3],
+    k: Prepared,
+    /// The factor from the reduced loss to each pixel's.
+    scale: f32,
+}
+
+/// A task of [`forward_reduced`]: `len` pixels of `sample` from pixel `s0`, with their part
+/// of each class row of the gradient where it is written.
+struct Pixels<'a, 'g>(usize, usize, usize, Option<&'a mut [&'g mut [f32]]>);
+
+/// A task of [`forward_reduced`] for `S = 1`: up to [`ROWS`] rows from the first, with their
+/// rows of the gradient where it is written.
+struct Rows<'g>(usize, Option<&'g mut [f32]>);
+
+impl<T: Target> Kernel<Pixels<'_, '_>> for ReducedPass<'_, T> {
+    type Output = f64;
+
+    /// The pixels' loss sum; their gradient written where asked.
+    #[inline(always)]
+    fn run(&self, Pixels(sample, s0, len, mut runs): Pixels<'_, '_>) -> f64 {
+        let [_, c, s] = self.dims;
+        let mut sum = 0.0f64;
+        for (t0, len) in tiles(len) {
+            let base = sample * c * s + s0 + t0;
+            let row = |class: usize| &self.x[base + class * s..][..len];
+            let m = tile_max(row, c, len);
+            let (ls, inv_sum) = match runs.as_deref_mut() {
+                Some(runs) => tile_exps_into(row, (c, len), &m, runs, t0),
+                None => (tile_log_sum(row, c, len, &m), [0.0; TILE]),
+            };
+            let targets = &self.targets[sample * s + s0 + t0..][..len];
+            let px = tile_pixels(row, (c, len), targets, (&m, &ls), &self.k);
+            sum += px.loss[..len].iter().map(|&l| f64::from(l)).sum::<f64>();
+            if let Some(runs) = runs.as_deref_mut() {
+                tile_gradient(runs, (t0, len), &px, &inv_sum, &self.k, self.scale);
+            }
+        }
+        sum
+    }
+}
+
+impl<T: Target> Kernel<Rows<'_>> for ReducedPass<'_, T> {
+    type Output = f64;
+
+    /// The rows' loss sum; their gradient written where asked.
+    #[inline(always)]
+    fn run(&self, Rows(first, mut out): Rows<'_>) -> f64 {
+        let [n, c, _] = self.dims;
+        let k = &self.k;
+        let mut sum = 0.0f64;
+        for sample in first..n.min(first + ROWS) {
+            let logits = &self.x[sample * c..][..c];
+            let mut row_out = out
+                .as_deref_mut()
+                .map(|o| &mut o[(sample - first) * c..][..c]);
+            let (m, ls, smooth) = row_stats(logits, k, row_out.as_deref_mut());
+            let (y, loss, coef) = match k.class_of(self.targets[sample].into()) {
+                (Some(y), _) => {
+                    let (loss, coef) = k.finish(y, (logits[y] - m) - ls, smooth);
+                    (Some(y), loss, coef)
+                }
+                _ => (None, 0.0, 0.0),
+            };
+            if let Some(out) = row_out {
+                // `out` holds `e^(x − m)`; `p = e^(x − m − ls)`.
+                let a = self.scale * coef;
+                let b = if y.is_some() {
+                    self.scale * k.eps_c
+                } else {
+                    0.0
+                };
+                let per_e = (a + b * k.total_weight) * exp(-ls);
+                for (dx, &w) in out.iter_mut().zip(&k.weights) {
+                    *dx = *dx * per_e - b * w;
+                }
+                if let Some(y) = y {
+                    out[y] -= a;
+                }
+            }
+            sum += f64::from(loss);
+        }
+        sum
     }
 }
 
@@ -537,6 +585,7 @@ fn tile_smoothing<'a>(
 }
 
 /// `max` of a contiguous row, in eight lanes the compiler vectorises.
+#[inline(always)]
 fn row_max(logits: &[f32]) -> f32 {
     const LANES: usize = 8;
     let mut m = [f32::NEG_INFINITY; LANES];
@@ -554,6 +603,7 @@ fn row_max(logits: &[f32]) -> f32 {
 
 /// `m`, `ln Σ_c e^(x_c − m)` and the smoothing sum of one contiguous row of class logits;
 /// with `exps`, each `e^(x_c − m)` is written there too.
+#[inline(always)]
 fn row_stats(logits: &[f32], k: &Prepared, exps: Option<&mut [f32]>) -> (f32, f32, f32) {
     const LANES: usize = 8;
     let m = row_max(logits);
