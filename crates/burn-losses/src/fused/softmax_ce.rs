@@ -613,9 +613,10 @@ fn row_stats(logits: &[f32], k: &Prepared, exps: Option<&mut [f32]>) -> (f32, f3
     let sum = match exps {
         Some(out) => {
             for (chunk, out) in chunks.zip(out.chunks_exact_mut(LANES)) {
+                let e: [f32; LANES] = std::array::from_fn(|lane| exp(chunk[lane] - m));
+                out.copy_from_slice(&e);
                 for lane in 0..LANES {
-                    out[lane] = exp(chunk[lane] - m);
-                    lanes[lane] += out[lane];
+                    lanes[lane] += e[lane];
                 }
             }
             let start = logits.len() - tail.len();
