@@ -267,7 +267,7 @@ mod host {
             });
         }
         // A reduced loss whose logits need a gradient gets it from the forward pass.
-        let gradient = matches!(&x, Unwrapped::Tracked(input) if !input.node.requirement.is_none());
+        let gradient = x.needs_gradient();
         let reduced = {
             let xs = floats::<I>(x.inner());
             match ints::<I>(&t) {
@@ -456,14 +456,20 @@ mod host {
             power: Power::new(p),
         };
         super::super::count_call();
+        // Where the input needs a gradient, the activated input is kept for the backward
+        // pass, in the buffer that becomes the gradient.
+        let mut activations = x
+            .needs_gradient()
+            .then(|| vec![0.0f32; ncs.iter().product()]);
         let stats = {
             let xs = floats::<I>(x.inner());
-            with_targets!(&stored, |t| overlap::forward(&xs, t, spec))
+            let out = activations.as_deref_mut();
+            with_targets!(&stored, |t| overlap::forward(&xs, t, spec, out))
         };
         let stats = I::from_floats(stats, vec![ncs[0], 3, ncs[1]], x.inner());
         let tracked = |input: &AutodiffFloat<I>, stats| {
             let state = OverlapState::<I> {
-                input: input.primitive.clone(),
+                activations: Arc::new(activations.unwrap_or_default()),
                 targets: stored.clone(),
                 shape: input_shape.clone(),
                 spec,
@@ -478,7 +484,9 @@ mod host {
 
     #[derive(Debug, Clone)]
     struct OverlapState<I: HostBackend> {
-        input: I::FloatTensorPrimitive,
+        /// The activated input `[N, C, S]`, written over by the gradient (copied first only if
+        /// Burn shares the state).
+        activations: Arc<Vec<f32>>,
         targets: StoredTargets<I>,
         /// The input's own shape, the gradient's.
         shape: Vec<usize>,
@@ -491,12 +499,16 @@ mod host {
         fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
             let state = ops.state;
             unary::<I, _>(ops.parents, ops.node, grads, |upstream| {
-                let upstream = floats::<I>(&upstream);
-                let x = floats::<I>(&state.input);
+                let g = floats::<I>(&upstream);
+                let activations =
+                    Arc::try_unwrap(state.activations).unwrap_or_else(|a| (*a).clone());
                 let grad = with_targets!(&state.targets, |t| overlap::backward(
-                    &x, t, state.spec, &upstream
+                    activations,
+                    t,
+                    state.spec,
+                    &g
                 ));
-                I::from_floats(grad, state.shape.clone(), &state.input)
+                I::from_floats(grad, state.shape.clone(), &upstream)
             });
         }
     }

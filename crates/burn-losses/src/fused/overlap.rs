@@ -1,6 +1,7 @@
 //! The class-overlap kernel on host memory: one pass over `[N, C, S]` inputs gives, per sample
-//! and class, `I = Σ a·y`, `P = Σ a^p` and `T = Σ y^p` with `a` the activated input; the
-//! backward pass is one more pass writing `∂L/∂x` from `∂L/∂I` and `∂L/∂P`.
+//! and class, `I = Σ a·y`, `P = Σ a^p` and `T = Σ y^p` with `a` the activated input (kept,
+//! where the input needs a gradient, in the buffer that becomes the gradient); the backward
+//! pass is one more pass writing `∂L/∂x` from `∂L/∂I` and `∂L/∂P` over the kept `a`.
 //!
 //! With class-index targets a pixel counts when its index is in `[0, C)`; one that does not
 //! leaves every sum (`a` is taken as `0` there), as in the generic path. Per pixel, with `v`
@@ -93,6 +94,18 @@ impl OverlapSpec {
                 }
             }
         }
+        self.load_targets(targets, (n, s0, len), tile);
+    }
+
+    /// Fills `tile`'s classes and validities for the `len` pixels of sample `n` from `s0`.
+    #[inline(always)]
+    fn load_targets<T: Target>(
+        &self,
+        targets: HostTargets<'_, T>,
+        (n, s0, len): (usize, usize, usize),
+        tile: &mut Tile,
+    ) {
+        let [_, c, s] = self.dims;
         match targets {
             HostTargets::Dense(_) => {
                 tile.class = [None; TILE];
@@ -120,10 +133,14 @@ impl OverlapSpec {
 
 /// The statistics `[N, 3, C]` (`I`, `P`, `T` for each sample), summed in f64 per block and
 /// in a fixed order, so the result does not depend on the thread count.
+///
+/// With `activations` (`[N, C, S]`, like `x`), the activated input is written there too, for
+/// [`backward`].
 pub(crate) fn forward<T: Target>(
     x: &[f32],
     targets: HostTargets<'_, T>,
     spec: OverlapSpec,
+    activations: Option<&mut [f32]>,
 ) -> Vec<f32> {
     let [n, c, s] = spec.dims;
     let blocks: Vec<(usize, usize)> = (0..n)
@@ -134,10 +151,17 @@ pub(crate) fn forward<T: Target>(
         })
         .collect();
     let pass = Pass { x, targets, spec };
-    let partials: Vec<Vec<f64>> = blocks
-        .par_iter()
-        .map(|&(sample, s0)| vectorized(&pass, Sums(sample, s0)))
-        .collect();
+    let partials: Vec<Vec<f64>> = match activations {
+        // Blocks in the same order as `blocks`.
+        Some(out) => class_row_blocks(out, c, s)
+            .into_par_iter()
+            .map(|(sample, s0, mut runs)| vectorized(&pass, Sums(sample, s0, Some(&mut runs))))
+            .collect(),
+        None => blocks
+            .par_iter()
+            .map(|&(sample, s0)| vectorized(&pass, Sums(sample, s0, None)))
+            .collect(),
+    };
     let mut stats = vec![0.0f64; n * 3 * c];
     for (&(sample, _), partial) in blocks.iter().zip(&partials) {
         for (total, part) in stats[sample * 3 * c..][..3 * c].iter_mut().zip(partial) {
@@ -148,16 +172,21 @@ pub(crate) fn forward<T: Target>(
 }
 
 /// `∂L/∂x` `[N, C, S]` from the upstream gradient `[N, 3, C]` of the statistics (the `T` part
-/// is not used: targets take no gradient here).
+/// is not used: targets take no gradient here), written over the activated input that
+/// [`forward`] stored: no activation is computed twice.
 pub(crate) fn backward<T: Target>(
-    x: &[f32],
+    activations: Vec<f32>,
     targets: HostTargets<'_, T>,
     spec: OverlapSpec,
     upstream: &[f32],
 ) -> Vec<f32> {
-    let [n, c, s] = spec.dims;
-    let mut grad = vec![0.0f32; n * c * s];
-    let pass = Pass { x, targets, spec };
+    let [_, c, s] = spec.dims;
+    let mut grad = activations;
+    let pass = Pass {
+        x: &[],
+        targets,
+        spec,
+    };
     class_row_blocks(&mut grad, c, s)
         .into_par_iter()
         .for_each(|(sample, s0, mut runs)| {
@@ -168,23 +197,25 @@ pub(crate) fn backward<T: Target>(
 
 /// What every task of a pass reads.
 struct Pass<'a, T> {
+    /// The input (forward; the backward pass reads the stored activations instead).
     x: &'a [f32],
     targets: HostTargets<'a, T>,
     spec: OverlapSpec,
 }
 
-/// A forward task: the sums `[3·C]` of the pixels of `sample` from `s0` (one block).
-struct Sums(usize, usize);
+/// A forward task: the sums `[3·C]` of the pixels of `sample` from `s0` (one block), with
+/// their part of each class row of the stored activations where they are kept.
+struct Sums<'r, 'a>(usize, usize, Option<&'r mut [&'a mut [f32]]>);
 
 /// A backward task: the gradient of the pixels of `sample` from `s0` into their part of each
-/// class row (`runs`), from the upstream gradient `[N, 3, C]`.
+/// class row (`runs`, which hold their activations), from the upstream gradient `[N, 3, C]`.
 struct Gradient<'u, 'r, 'g>(usize, usize, &'u [f32], &'r mut [&'g mut [f32]]);
 
-impl<T: Target> Kernel<Sums> for Pass<'_, T> {
+impl<T: Target> Kernel<Sums<'_, '_>> for Pass<'_, T> {
     type Output = Vec<f64>;
 
     #[inline(always)]
-    fn run(&self, Sums(sample, s0): Sums) -> Vec<f64> {
+    fn run(&self, Sums(sample, s0, mut stored): Sums<'_, '_>) -> Vec<f64> {
         let Pass { x, targets, spec } = *self;
         let [_, c, s] = spec.dims;
         let mut sums = vec![0.0f64; 3 * c];
@@ -192,6 +223,11 @@ impl<T: Target> Kernel<Sums> for Pass<'_, T> {
         let block_len = super::blocks::BLOCK.min(s - s0);
         for (t0, len) in tiles(block_len) {
             spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
+            if let Some(runs) = stored.as_deref_mut() {
+                for (class, run) in runs.iter_mut().enumerate() {
+                    run[t0..t0 + len].copy_from_slice(&tile.a[class * TILE..][..len]);
+                }
+            }
             for class in 0..c {
                 let a = &tile.a[class * TILE..][..len];
                 let v = &tile.valid;
@@ -210,10 +246,12 @@ impl<T: Target> Kernel<Sums> for Pass<'_, T> {
                 sums[c + class] += p as f64;
                 sums[2 * c + class] += t as f64;
             }
-            for j in 0..len {
-                if let Some(y) = tile.class[j] {
-                    sums[y] += tile.a[y * TILE + j] as f64;
-                    sums[2 * c + y] += 1.0;
+            if let HostTargets::Indices(_) = targets {
+                for j in 0..len {
+                    if let Some(y) = tile.class[j] {
+                        sums[y] += tile.a[y * TILE + j] as f64;
+                        sums[2 * c + y] += 1.0;
+                    }
                 }
             }
         }
@@ -226,14 +264,17 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
 
     #[inline(always)]
     fn run(&self, Gradient(sample, s0, upstream, runs): Gradient<'_, '_, '_>) {
-        let Pass { x, targets, spec } = *self;
+        let Pass { targets, spec, .. } = *self;
         let [_, c, s] = spec.dims;
         let g_i = &upstream[sample * 3 * c..][..c];
         let g_p = &upstream[sample * 3 * c + c..][..c];
         let mut tile = spec.tile();
         let mut u = vec![0.0f32; c * TILE];
         for (t0, len) in tiles(runs[0].len()) {
-            spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
+            for (class, run) in runs.iter().enumerate() {
+                tile.a[class * TILE..][..len].copy_from_slice(&run[t0..t0 + len]);
+            }
+            spec.load_targets(targets, (sample, s0 + t0, len), &mut tile);
             for class in 0..c {
                 let a = &tile.a[class * TILE..][..len];
                 let u = &mut u[class * TILE..][..len];
@@ -252,9 +293,11 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
                     }
                 }
             }
-            for j in 0..len {
-                if let Some(y) = tile.class[j] {
-                    u[y * TILE + j] += g_i[y];
+            if let HostTargets::Indices(_) = targets {
+                for j in 0..len {
+                    if let Some(y) = tile.class[j] {
+                        u[y * TILE + j] += g_i[y];
+                    }
                 }
             }
             let mut dot = [0.0f32; TILE];
@@ -304,7 +347,10 @@ mod tests {
             activation: Activation::None,
             power: Power::new(2.0),
         };
-        let stats = forward(&x, HostTargets::Indices(&labels), spec);
+        let mut stored = vec![f32::NAN; x.len()];
+        let stats = forward(&x, HostTargets::Indices(&labels), spec, Some(&mut stored));
+        assert_eq!(stored, x, "no activation: the input itself is kept");
+        assert_eq!(stats, forward(&x, HostTargets::Indices(&labels), spec, None));
         // Rows: sample 0 (I, P, T), then sample 1.
         assert_eq!(
             stats,

@@ -43,6 +43,11 @@ impl<I: Backend> Unwrapped<I> {
         }
     }
 
+    /// Whether autodiff will want the gradient of this input (a tracked tensor that needs one).
+    pub fn needs_gradient(&self) -> bool {
+        matches!(self, Self::Tracked(t) if !t.node.requirement.is_none())
+    }
+
     /// A float result of a kernel as `B`'s tensor: as it is for a plain input, through
     /// `tracked` (given the autodiff input) for an autodiff one.
     pub fn output<B: Backend, const D: usize>(
