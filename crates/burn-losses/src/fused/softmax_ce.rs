@@ -444,28 +444,38 @@ impl<T: Target> Kernel<Rows<'_>> for ReducedPass<'_, T> {
     }
 }
 
-/// `Σ d` over the pixels (`w_y`, or `1` for focal; `0` where a pixel does not count), in f64,
-/// and the first out-of-range target.
+/// `Σ d` over the pixels (`w_y`, or `1` for focal; `0` where a pixel does not count), from
+/// each class's pixel count (exact, and no chain of dependent float additions), and the first
+/// out-of-range target.
 fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
-    let parts: Vec<(f64, Option<i64>)> = targets
+    let parts: Vec<(Vec<u64>, Option<i64>)> = targets
         .par_chunks(BLOCK)
         .map(|chunk| {
-            let (mut total, mut first_bad) = (0.0f64, None);
+            let (mut counts, mut first_bad) = (vec![0u64; k.classes], None);
             for &target in chunk {
                 let target = target.into();
                 match k.class_of(target) {
-                    (Some(_), _) if k.unweighted_mean => total += 1.0,
-                    (Some(y), _) => total += f64::from(k.weights[y]),
+                    (Some(y), _) => counts[y] += 1,
                     (None, true) => {
                         first_bad.get_or_insert(target);
                     }
                     (None, false) => {}
                 }
             }
-            (total, first_bad)
+            (counts, first_bad)
         })
         .collect();
-    let total = parts.iter().map(|p| p.0).sum();
+    let mut counts = vec![0u64; k.classes];
+    for (part, _) in &parts {
+        counts.iter_mut().zip(part).for_each(|(total, n)| *total += n);
+    }
+    let total = if k.unweighted_mean {
+        counts.iter().sum::<u64>() as f64
+    } else {
+        (counts.iter().zip(&k.weights))
+            .map(|(&n, &w)| n as f64 * f64::from(w))
+            .sum()
+    };
     (total, parts.into_iter().find_map(|p| p.1))
 }
 
