@@ -3,8 +3,8 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::pointwise::bce_with_logits;
-use crate::reduction::reduce;
+use crate::functional::pointwise::sigmoid_losses;
+use crate::fused::BinaryLossKind;
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "BceWithLogitsLoss";
@@ -160,13 +160,7 @@ impl<B: Backend> BceWithLogitsLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, D>,
     ) -> Tensor<B, 1> {
-        let (losses, counted) = self.element_losses(logits, targets);
-        let losses = losses.flatten::<1>(0, D - 1);
-        let count = || match counted {
-            Some(counted) => counted.float().sum(),
-            None => Tensor::from_floats([losses.dims()[0] as f32], &losses.device()),
-        };
-        reduce(losses.clone(), count, self.reduction)
+        self.losses(logits, targets, self.reduction)
     }
 
     /// Computes the unreduced per-element losses, shaped like `logits` (PyTorch's
@@ -176,49 +170,35 @@ impl<B: Backend> BceWithLogitsLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, D>,
     ) -> Tensor<B, D> {
-        self.element_losses(logits, targets).0
+        let dims = logits.dims();
+        self.losses(logits, targets, Reduction::None).reshape(dims)
     }
 
-    /// The per-element losses (0 where ignored) and, with `ignore_value`, the mask of the
-    /// elements that count.
-    fn element_losses<const D: usize>(
+    /// The loss reduced as `reduction` (every element's loss for `None`, 0 where ignored),
+    /// after the shape checks.
+    fn losses<const D: usize>(
         &self,
         logits: Tensor<B, D>,
         targets: Tensor<B, D>,
-    ) -> (Tensor<B, D>, Option<Tensor<B, D, burn::tensor::Bool>>) {
+        reduction: Reduction,
+    ) -> Tensor<B, 1> {
         let dims = logits.dims();
         checks::same_shapes(LOSS, ["logits", "targets"], &dims, &targets.dims(), 1);
-        let per_channel = |name: &str, values: &Option<Tensor<B, 1>>| {
-            values.as_ref().map(|values| {
+        for (name, values) in [("weight", &self.weight), ("pos_weight", &self.pos_weight)] {
+            if let Some(values) = values {
                 let [len] = values.dims();
                 assert!(
                     D >= 2,
                     "{LOSS}: `{name}` needs channels on axis 1 (rank >= 2), got shape {dims:?}"
                 );
                 checks::class_count(LOSS, name, len, dims[1], &dims);
-                let mut shape = [1; D];
-                shape[1] = len;
-                values.clone().reshape(shape)
-            })
-        };
-        let weight = per_channel("weight", &self.weight);
-        let pos_weight = per_channel("pos_weight", &self.pos_weight);
-        let counted = self
-            .ignore_value
-            .map(|value| targets.clone().not_equal_elem(value));
-        let eps = self.label_smoothing;
-        let targets = if eps > 0.0 {
-            targets.mul_scalar(1.0 - eps).add_scalar(eps / 2.0)
-        } else {
-            targets
-        };
-        let mut losses = bce_with_logits(logits, targets, pos_weight);
-        if let Some(weight) = weight {
-            losses = losses * weight;
+            }
         }
-        if let Some(counted) = &counted {
-            losses = losses.mask_fill(counted.clone().bool_not(), 0.0);
-        }
-        (losses, counted)
+        let kind = BinaryLossKind::BceWithLogits {
+            label_smoothing: self.label_smoothing,
+            ignore_value: self.ignore_value,
+        };
+        let weights = (self.weight.as_ref(), self.pos_weight.as_ref());
+        sigmoid_losses(logits, targets, weights, kind, reduction)
     }
 }

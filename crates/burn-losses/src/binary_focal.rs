@@ -3,8 +3,8 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::{Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::pointwise::binary_focal;
-use crate::reduction::reduce_unweighted;
+use crate::functional::pointwise::sigmoid_losses;
+use crate::fused::BinaryLossKind;
 use crate::{LossConfigError, Reduction, checks};
 
 const LOSS: &str = "BinaryFocalLoss";
@@ -136,10 +136,7 @@ impl<B: Backend> BinaryFocalLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, D>,
     ) -> Tensor<B, 1> {
-        let losses = self
-            .forward_no_reduction(logits, targets)
-            .flatten::<1>(0, D - 1);
-        reduce_unweighted(losses, self.reduction)
+        self.losses(logits, targets, self.reduction)
     }
 
     /// Computes the unreduced per-element losses, shaped like `logits`.
@@ -148,6 +145,18 @@ impl<B: Backend> BinaryFocalLoss<B> {
         logits: Tensor<B, D>,
         targets: Tensor<B, D>,
     ) -> Tensor<B, D> {
+        let dims = logits.dims();
+        self.losses(logits, targets, Reduction::None).reshape(dims)
+    }
+
+    /// The loss reduced as `reduction` (every element's loss for `None`), after the shape
+    /// check.
+    fn losses<const D: usize>(
+        &self,
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+        reduction: Reduction,
+    ) -> Tensor<B, 1> {
         checks::same_shapes(
             LOSS,
             ["logits", "targets"],
@@ -155,6 +164,10 @@ impl<B: Backend> BinaryFocalLoss<B> {
             &targets.dims(),
             1,
         );
-        binary_focal(logits, targets, self.alpha, self.gamma)
+        let kind = BinaryLossKind::Focal {
+            alpha: self.alpha,
+            gamma: self.gamma,
+        };
+        sigmoid_losses(logits, targets, (None, None), kind, reduction)
     }
 }

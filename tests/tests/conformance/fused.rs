@@ -1,8 +1,8 @@
 //! The fused kernels against the generic tensor-op path (`burn_losses::fused`): random logits
 //! and targets over shapes with `C = 1`, `S = 1`, odd sizes, tiles and blocks cut short, and
 //! every option of every loss the kernels carry; values and gradients, under an upstream
-//! gradient that differs per element; on every backend (ndarray, flex, wgpu) the test also
-//! checks that the fused path was taken.
+//! gradient that differs per element; on every backend (ndarray, flex, wgpu; the sigmoid
+//! losses on the host ones) the test also checks that the fused path was taken.
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -49,6 +49,38 @@ fn agree<B: AutodiffBackend, const D: usize>(
     logits: Tensor<B, D>,
     loss: impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
 ) {
+    compare(ctx, what, logits, loss, true);
+}
+
+/// A reduced loss: both paths' gradients agree, and the fused value is the generic path's
+/// per-element losses (`elements`) summed in f64 over `divisor` (flex's generic reduction sums
+/// in f32 in order, 1e-5 off over 32792 elements; the kernels sum in f64).
+fn agree_reduced<B: AutodiffBackend, const D: usize>(
+    ctx: &Ctx<B>,
+    what: &str,
+    logits: Tensor<B, D>,
+    (loss, elements): (
+        impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
+        impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
+    ),
+    divisor: f64,
+) {
+    let (fast, _, _) = run(true, &logits, &loss);
+    let (per_element, _, _) = run(false, &logits, &elements);
+    let expected = per_element.iter().sum::<f64>() / divisor;
+    let name = format!("[{}] {what} {:?} value", ctx.name, logits.dims());
+    assert_close(&name, &fast, &[expected], ctx.tol);
+    compare(ctx, what, logits, loss, false);
+}
+
+/// Asserts that both paths agree on `logits` for `loss`: gradients, and values if asked.
+fn compare<B: AutodiffBackend, const D: usize>(
+    ctx: &Ctx<B>,
+    what: &str,
+    logits: Tensor<B, D>,
+    loss: impl Fn(Tensor<B, D>) -> Tensor<B, 1>,
+    check_values: bool,
+) {
     let (fast, fast_grad, took_fused) = run(true, &logits, &loss);
     let (generic, generic_grad, generic_fused) = run(false, &logits, &loss);
     assert!(
@@ -62,7 +94,9 @@ fn agree<B: AutodiffBackend, const D: usize>(
     );
     // Both are f32 computations of the same formula; a formula or indexing error shows at 1e-3.
     let what = format!("[{}] {what} {:?}", ctx.name, logits.dims());
-    assert_close(&format!("{what} value"), &fast, &generic, ctx.tol);
+    if check_values {
+        assert_close(&format!("{what} value"), &fast, &generic, ctx.tol);
+    }
     assert_close(&format!("{what} grad"), &fast_grad, &generic_grad, ctx.tol);
 }
 
@@ -254,4 +288,127 @@ fn out_of_range_target<B: AutodiffBackend>(ctx: &Ctx<B>) {
     burn_losses::fused::set_enabled(true);
 }
 
-backend_tests!(softmax_losses, overlap_losses, out_of_range_target);
+/// BCE with logits (per-channel `weight` and `pos_weight`, smoothing, `ignore_value`) and the
+/// sigmoid focal loss (`alpha`, `gamma` 0, 0.5, 2), every reduction, ranks 1 to 4; logits of
+/// scale 3 and 1e4; hard and soft targets. Host backends only: wgpu has no kernel for them.
+fn sigmoid_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
+    if ctx.name == "wgpu" {
+        return;
+    }
+    let device = &ctx.device;
+    for (k, shape) in SHAPES.iter().enumerate() {
+        let [n, c, h, w] = *shape;
+        let len = n * c * h * w;
+        for (scale, seed) in [(3.0, 300 + k as u64), (1e4, 400 + k as u64)] {
+            let x4 = logits::<B, 4>(shape, seed, scale, device);
+            // Soft targets in [0, 1], some of them exactly 0, 1 or the ignored 2.
+            let raw: Vec<f64> = pseudo_random(len, seed + 1, 1.0)
+                .into_iter()
+                .map(|u| match u {
+                    u if u < -0.8 => 2.0,
+                    u if u < -0.4 => 0.0,
+                    u if u > 0.6 => 1.0,
+                    u => u + 0.5,
+                })
+                .collect();
+            let counted = raw.iter().filter(|&&t| t != 2.0).count() as f64;
+            let t4 = float_tensor::<B, 4>(&raw, shape, device);
+            let hard = t4.clone().clamp_max(1.0).round();
+            let soft = t4.clone().clamp_max(1.0);
+            let x1: Tensor<B, 1> = x4.clone().flatten(0, 3);
+            let t1: Tensor<B, 1> = hard.clone().flatten(0, 3);
+            let options = [
+                (None, None, 0.0, None),
+                (
+                    Some(class_weights(c)),
+                    Some(class_weights(c)),
+                    0.1,
+                    Some(2.0),
+                ),
+            ];
+            for (weight, pos_weight, smoothing, ignore) in options {
+                let config = BceWithLogitsLossConfig::new()
+                    .with_weight(weight)
+                    .with_pos_weight(pos_weight)
+                    .with_label_smoothing(smoothing)
+                    .with_ignore_value(ignore);
+                let none = config
+                    .clone()
+                    .with_reduction(Reduction::None)
+                    .init::<B>(device);
+                let targets = if ignore.is_some() { &t4 } else { &hard };
+                let name = format!("bce ignore {ignore:?}");
+                agree(ctx, &format!("{name} None"), x4.clone(), |x| {
+                    none.forward(x, targets.clone())
+                });
+                let swapped = targets.clone().swap_dims(2, 3);
+                agree(ctx, &format!("{name} None swapped"), x4.clone(), |x| {
+                    none.forward(x.swap_dims(2, 3), swapped.clone())
+                });
+                let count = if ignore.is_some() {
+                    counted
+                } else {
+                    len as f64
+                };
+                for (reduction, divisor) in [(Reduction::Sum, 1.0), (Reduction::Mean, count)] {
+                    let bce = config.clone().with_reduction(reduction).init::<B>(device);
+                    let losses = (
+                        |x| bce.forward(x, targets.clone()),
+                        |x| none.forward(x, targets.clone()),
+                    );
+                    agree_reduced(
+                        ctx,
+                        &format!("{name} {reduction:?}"),
+                        x4.clone(),
+                        losses,
+                        divisor,
+                    );
+                }
+            }
+            for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
+                let bce = BceWithLogitsLossConfig::new()
+                    .with_reduction(reduction)
+                    .init::<B>(device);
+                let name = format!("bce rank 1 {reduction:?}");
+                agree(ctx, &name, x1.clone(), |x| bce.forward(x, t1.clone()));
+            }
+            for (gamma, alpha) in [(0.0, None), (0.5, Some(0.25)), (2.0, Some(0.25))] {
+                let config = BinaryFocalLossConfig::new()
+                    .with_gamma(gamma)
+                    .with_alpha(alpha);
+                let none = config
+                    .clone()
+                    .with_reduction(Reduction::None)
+                    .init::<B>(device);
+                let name = format!("binary focal gamma {gamma}");
+                agree(ctx, &format!("{name} None"), x4.clone(), |x| {
+                    none.forward(x, soft.clone())
+                });
+                agree(ctx, &format!("{name} None rank 1"), x1.clone(), |x| {
+                    none.forward(x, t1.clone())
+                });
+                for (reduction, divisor) in [(Reduction::Sum, 1.0), (Reduction::Mean, len as f64)] {
+                    let focal = config.clone().with_reduction(reduction).init::<B>(device);
+                    let losses = (
+                        |x| focal.forward(x, soft.clone()),
+                        |x| none.forward(x, soft.clone()),
+                    );
+                    agree_reduced(
+                        ctx,
+                        &format!("{name} {reduction:?}"),
+                        x4.clone(),
+                        losses,
+                        divisor,
+                    );
+                }
+            }
+        }
+    }
+}
+
+backend_tests!(
+    softmax_losses,
+    overlap_losses,
+    sigmoid_losses,
+    out_of_range_target
+);

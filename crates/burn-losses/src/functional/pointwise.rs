@@ -7,8 +7,10 @@ use burn::tensor::{ElementConversion, Int, Tensor, backend::Backend};
 
 use super::math::pow_nonneg;
 use super::targets::{ClassTargets, check_class_targets, to_ncs};
-use crate::fused::{self, ClassLossKind, ClassLossSpec, OutOfRange};
-use crate::reduction::reduce;
+use crate::fused::{
+    self, BinaryLossKind, BinaryLossSpec, ClassLossKind, ClassLossSpec, OutOfRange,
+};
+use crate::reduction::{reduce, reduce_unweighted};
 use crate::{Reduction, checks};
 
 /// Softmax cross-entropy or focal loss of `[N, C, d1, .., dk]` logits against class indices
@@ -116,8 +118,73 @@ pub(crate) fn focal<B: Backend>(
     pow_nonneg(one_minus_p, gamma) * weighted_nll
 }
 
+/// BCE with logits or the sigmoid focal loss of logits against same-shape float targets,
+/// reduced as `reduction` (`None`: every element's loss in row-major order): the fused kernel
+/// where there is one for the backend, the tensor-op code otherwise. Per-channel `weight` and
+/// `pos_weight` (BCE, channels on axis 1) must have been checked by the caller, as the shapes.
+///
+/// `Mean` is over the elements that count: every element but BCE's ignored ones (`0` with
+/// zero gradient where none does).
+pub(crate) fn sigmoid_losses<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    (weight, pos_weight): (Option<&Tensor<B, 1>>, Option<&Tensor<B, 1>>),
+    kind: BinaryLossKind,
+    reduction: Reduction,
+) -> Tensor<B, 1> {
+    let spec = BinaryLossSpec {
+        kind,
+        weight: None,
+        pos_weight: None,
+        reduction,
+    };
+    let (logits, targets) = match fused::binary_losses(logits, targets, weight, pos_weight, spec) {
+        Ok(loss) => return loss,
+        Err(inputs) => inputs,
+    };
+    match kind {
+        BinaryLossKind::BceWithLogits {
+            label_smoothing,
+            ignore_value,
+        } => {
+            let per_channel = |values: Option<&Tensor<B, 1>>| {
+                values.map(|values| {
+                    let mut shape = [1; D];
+                    shape[1] = values.dims()[0];
+                    values.clone().reshape(shape)
+                })
+            };
+            let counted = ignore_value.map(|value| targets.clone().not_equal_elem(value));
+            let targets = if label_smoothing > 0.0 {
+                targets
+                    .mul_scalar(1.0 - label_smoothing)
+                    .add_scalar(label_smoothing / 2.0)
+            } else {
+                targets
+            };
+            let mut losses = bce_with_logits(logits, targets, per_channel(pos_weight));
+            if let Some(weight) = per_channel(weight) {
+                losses = losses * weight;
+            }
+            if let Some(counted) = &counted {
+                losses = losses.mask_fill(counted.clone().bool_not(), 0.0);
+            }
+            let losses = losses.flatten::<1>(0, D - 1);
+            let count = || match counted {
+                Some(counted) => counted.float().sum(),
+                None => Tensor::from_floats([losses.dims()[0] as f32], &losses.device()),
+            };
+            reduce(losses.clone(), count, reduction)
+        }
+        BinaryLossKind::Focal { alpha, gamma } => {
+            let losses = binary_focal(logits, targets, alpha, gamma).flatten::<1>(0, D - 1);
+            reduce_unweighted(losses, reduction)
+        }
+    }
+}
+
 /// Per-element sigmoid focal loss (torchvision's formula), any shape.
-pub(crate) fn binary_focal<B: Backend, const D: usize>(
+fn binary_focal<B: Backend, const D: usize>(
     logits: Tensor<B, D>,
     targets: Tensor<B, D>,
     alpha: Option<f32>,
@@ -146,7 +213,7 @@ pub(crate) fn binary_focal<B: Backend, const D: usize>(
 ///
 /// `softplus(−x)` is computed as `−log σ(x)`, which is finite in value and gradient for any
 /// finite `x` (±1e4 included), never as `log(1 + exp(−x))`.
-pub(crate) fn bce_with_logits<B: Backend, const D: usize>(
+fn bce_with_logits<B: Backend, const D: usize>(
     logits: Tensor<B, D>,
     targets: Tensor<B, D>,
     pos_weight: Option<Tensor<B, D>>,

@@ -3,7 +3,7 @@
 
 use burn::tensor::{Int, Tensor, backend::Backend};
 
-use super::ClassLossSpec;
+use super::{BinaryLossSpec, ClassLossSpec};
 use crate::Activation;
 use crate::functional::overlap::OverlapTargets;
 #[cfg(feature = "fusion")]
@@ -127,6 +127,41 @@ pub(crate) fn soft_class_losses<B: Backend, const D: usize>(
     Err((logits, targets))
 }
 
+/// The inputs of [`binary_losses`], handed back where there is no kernel.
+pub(super) type BinaryInputs<B, const D: usize> = (Tensor<B, D>, Tensor<B, D>);
+
+/// BCE with logits or the sigmoid focal loss of logits against same-shape float targets
+/// (channels on axis 1 for the per-channel weights), reduced as the spec says (`[1]`, or every
+/// element's loss for `None`), on the fused kernel; the inputs back where there is none (or
+/// where the targets or weights need a gradient).
+pub(crate) fn binary_losses<B: Backend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    weight: Option<&Tensor<B, 1>>,
+    pos_weight: Option<&Tensor<B, 1>>,
+    spec: BinaryLossSpec,
+) -> Result<Tensor<B, 1>, BinaryInputs<B, D>> {
+    if !super::is_enabled() {
+        return Err((logits, targets));
+    }
+    #[cfg(feature = "ndarray")]
+    attempt!(
+        (logits, targets),
+        host::binary_losses::<B, burn::backend::NdArray<f32>, D>(
+            logits, targets, weight, pos_weight, &spec
+        )
+    );
+    #[cfg(feature = "flex")]
+    attempt!(
+        (logits, targets),
+        host::binary_losses::<B, burn::backend::Flex, D>(
+            logits, targets, weight, pos_weight, &spec
+        )
+    );
+    let _ = (weight, pos_weight, spec);
+    Err((logits, targets))
+}
+
 /// The overlap statistics `[N, 3, C]` (`I`, `P`, `T` per sample) of inputs read as `ncs`
 /// (`[N, C, S]`, the same elements in the same order) on the fused kernel, or the inputs back
 /// where there is none.
@@ -180,8 +215,12 @@ mod host {
     use super::super::host::{HostBackend, HostInts};
     use super::super::overlap::{self, HostTargets, OverlapSpec};
     use super::super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register};
+    use super::super::sigmoid_ce;
     use super::super::softmax_ce;
-    use super::{ClassInputs, ClassLossSpec, ClassLosses, OutOfRange, OverlapInputs};
+    use super::{
+        BinaryInputs, BinaryLossSpec, ClassInputs, ClassLossSpec, ClassLosses, OutOfRange,
+        OverlapInputs,
+    };
     use crate::functional::overlap::OverlapTargets;
     use crate::{Activation, Reduction};
 
@@ -281,6 +320,7 @@ mod host {
                 let state = GradientState {
                     gradient: Arc::new(gradient),
                     shape,
+                    factor: 1.0,
                 };
                 register(ScaleGradient, state, input, loss)
             }
@@ -331,6 +371,54 @@ mod host {
         Ok(x.output::<B, 1>(losses, tracked))
     }
 
+    pub(super) fn binary_losses<B: Backend, I: HostBackend, const D: usize>(
+        logits: Tensor<B, D>,
+        targets: Tensor<B, D>,
+        weight: Option<&Tensor<B, 1>>,
+        pos_weight: Option<&Tensor<B, 1>>,
+        spec: &BinaryLossSpec,
+    ) -> Result<Tensor<B, 1>, BinaryInputs<B, D>> {
+        let (Some(x), Some(t), Some(weight), Some(pos_weight), false) = (
+            host_float::<B, I, D>(&logits),
+            host_float::<B, I, D>(&targets),
+            host_weight::<B, I>(weight),
+            host_weight::<B, I>(pos_weight),
+            targets.is_require_grad(),
+        ) else {
+            return Err((logits, targets));
+        };
+        let shape = logits.dims().to_vec();
+        let dims = match shape[..] {
+            [n] => [1, 1, n],
+            [n, c, ..] => [n, c, shape[2..].iter().product()],
+            [] => unreachable!("tensors have rank >= 1"),
+        };
+        let spec = BinaryLossSpec {
+            weight,
+            pos_weight,
+            ..spec.clone()
+        };
+        super::super::count_call();
+        let forward = sigmoid_ce::forward(
+            &floats::<I>(x.inner()),
+            &floats::<I>(t.inner()),
+            dims,
+            &spec,
+            x.needs_gradient(),
+        );
+        let len = forward.loss.len();
+        let loss = I::from_floats(forward.loss, vec![len], x.inner());
+        let tracked = |input: &AutodiffFloat<I>, loss| {
+            let state = GradientState {
+                gradient: Arc::new(forward.derivative.unwrap_or_default()),
+                shape,
+                factor: forward.factor,
+            };
+            register(ScaleGradient, state, input, loss)
+        };
+        Ok(x.output::<B, 1>(loss, tracked))
+    }
+
     #[derive(Debug)]
     struct ClassLossBackward;
 
@@ -373,29 +461,39 @@ mod host {
         }
     }
 
-    /// The backward pass of a reduced loss whose forward pass wrote its gradient: that
-    /// gradient times the upstream value (handed over as it is where that is `1`).
+    /// The backward pass of a loss whose forward pass wrote its gradient (a reduced loss) or
+    /// each element's derivative (an unreduced one): that times the upstream gradient, in
+    /// place (handed over as it is where the upstream value is `1`).
     #[derive(Debug)]
     struct ScaleGradient;
 
     #[derive(Debug, Clone, Default)]
     struct GradientState {
-        /// `∂loss/∂x`, shared only if Burn clones the state (then the backward pass copies it).
+        /// `∂loss/∂x`, or each element's `∂l/∂x`; shared only if Burn clones the state (then
+        /// the backward pass copies it).
         gradient: Arc<Vec<f32>>,
         /// The logits' shape.
         shape: Vec<usize>,
+        /// What the gradient still needs multiplying by (a mean's `1/count`, or `1`).
+        factor: f32,
     }
 
     impl<I: HostBackend> Backward<I, 1> for ScaleGradient {
         type State = GradientState;
 
         fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-            let GradientState { gradient, shape } = ops.state;
+            let GradientState {
+                gradient,
+                shape,
+                factor,
+            } = ops.state;
             unary::<I, _>(ops.parents, ops.node, grads, |upstream| {
-                let g = floats::<I>(&upstream)[0];
+                let g = floats::<I>(&upstream);
                 let mut gradient = Arc::try_unwrap(gradient).unwrap_or_else(|g| (*g).clone());
-                if g != 1.0 {
-                    gradient.par_iter_mut().for_each(|v| *v *= g);
+                match g[..] {
+                    [g] if g * factor == 1.0 => {}
+                    [g] => gradient.par_iter_mut().for_each(|v| *v *= g * factor),
+                    _ => (gradient.par_iter_mut().zip(&g[..])).for_each(|(v, &g)| *v *= g * factor),
                 }
                 I::from_floats(gradient, shape, &upstream)
             });

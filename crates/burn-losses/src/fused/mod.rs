@@ -50,11 +50,15 @@ mod overlap;
 #[cfg(any(feature = "ndarray", feature = "flex", feature = "wgpu"))]
 mod primitive;
 #[cfg(any(feature = "ndarray", feature = "flex"))]
+mod sigmoid_ce;
+#[cfg(any(feature = "ndarray", feature = "flex"))]
 mod softmax_ce;
 
 use std::cell::Cell;
 
-pub(crate) use dispatch::{OutOfRange, class_losses, overlap_statistics, soft_class_losses};
+pub(crate) use dispatch::{
+    OutOfRange, binary_losses, class_losses, overlap_statistics, soft_class_losses,
+};
 
 /// The loss per pixel.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -78,6 +82,30 @@ pub(crate) struct ClassLossSpec {
     /// `None`: the per-pixel losses; `Sum`; `Mean`: over the pixels' total weight in the mean
     /// (`w_y` each for cross-entropy, `1` for focal), `0` where that is `0`. Probability
     /// targets take `None` (their callers reduce).
+    pub reduction: crate::Reduction,
+}
+
+/// An element-wise sigmoid loss, with its options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum BinaryLossKind {
+    BceWithLogits {
+        label_smoothing: f32,
+        ignore_value: Option<f32>,
+    },
+    /// `γ = 0` is BCE with logits (times `α_t`).
+    Focal { alpha: Option<f32>, gamma: f32 },
+}
+
+/// Everything about an element-wise sigmoid loss but the tensors.
+#[derive(Debug, Clone)]
+#[cfg_attr(not(any(feature = "ndarray", feature = "flex")), allow(dead_code))]
+pub(crate) struct BinaryLossSpec {
+    pub kind: BinaryLossKind,
+    /// Per channel (axis 1), `None` meaning `1` (BCE only).
+    pub weight: Option<Vec<f32>>,
+    pub pos_weight: Option<Vec<f32>>,
+    /// `Mean` is over the elements that count (all of them but BCE's ignored ones; `0` where
+    /// none does).
     pub reduction: crate::Reduction,
 }
 

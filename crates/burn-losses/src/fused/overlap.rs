@@ -350,7 +350,10 @@ mod tests {
         let mut stored = vec![f32::NAN; x.len()];
         let stats = forward(&x, HostTargets::Indices(&labels), spec, Some(&mut stored));
         assert_eq!(stored, x, "no activation: the input itself is kept");
-        assert_eq!(stats, forward(&x, HostTargets::Indices(&labels), spec, None));
+        assert_eq!(
+            stats,
+            forward(&x, HostTargets::Indices(&labels), spec, None)
+        );
         // Rows: sample 0 (I, P, T), then sample 1.
         assert_eq!(
             stats,

@@ -44,6 +44,7 @@ impl<I: Backend> Unwrapped<I> {
     }
 
     /// Whether autodiff will want the gradient of this input (a tracked tensor that needs one).
+    #[cfg_attr(not(any(feature = "ndarray", feature = "flex")), allow(dead_code))]
     pub fn needs_gradient(&self) -> bool {
         matches!(self, Self::Tracked(t) if !t.node.requirement.is_none())
     }

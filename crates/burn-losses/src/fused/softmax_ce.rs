@@ -467,7 +467,10 @@ fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
         .collect();
     let mut counts = vec![0u64; k.classes];
     for (part, _) in &parts {
-        counts.iter_mut().zip(part).for_each(|(total, n)| *total += n);
+        counts
+            .iter_mut()
+            .zip(part)
+            .for_each(|(total, n)| *total += n);
     }
     let total = if k.unweighted_mean {
         counts.iter().sum::<u64>() as f64

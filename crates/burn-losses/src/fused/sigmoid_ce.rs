@@ -1,0 +1,329 @@
+//! The element-wise sigmoid losses on host memory — BCE with logits and the sigmoid focal
+//! loss — in one pass over `[N, C, S]` logits and same-shape float targets: each element's
+//! loss (or their sum) and, where the logits need a gradient, `∂l/∂x` of each element, so that
+//! the backward pass only multiplies it by the upstream gradient (in place).
+//!
+//! Per element with logit `x`, target `t`, channel `c` (axis 1), `σ = σ(x)` and
+//! `sp = softplus(−x) = max(−x, 0) + log1p(e^(−|x|))` (finite for any finite `x`):
+//!
+//! - BCE with logits, smoothing `ε`, `t' = t·(1 − ε) + ε/2`, weight `w_c`, positive weight
+//!   `pw_c`: `l = w_c·((1 − t')·x + (1 + (pw_c − 1)·t')·sp)`,
+//!   `∂l/∂x = w_c·((1 + (pw_c − 1)·t')·σ − pw_c·t')`; an element whose target equals
+//!   `ignore_value` has loss and gradient `0` and leaves the mean's count;
+//! - sigmoid focal (torchvision), `γ > 0`: `ce = (1 − t)·x + sp`, `q = σ·(1 − t) + (1 − σ)·t`,
+//!   `l = α_t·ce·q^γ` with `α_t = α·t + (1 − α)·(1 − t)` (`1` without `α`),
+//!   `∂l/∂x = α_t·((σ − t)·q^γ + ce·γq^(γ−1)·σ(1 − σ)(1 − 2t))`.
+
+use rayon::prelude::*;
+
+use super::blocks::{BLOCK, TILE};
+use super::fast_math::{Kernel, Power, exp, lane_sum, ln, vectorized};
+use super::{BinaryLossKind, BinaryLossSpec};
+use crate::Reduction;
+
+/// The forward pass's results.
+#[derive(Debug)]
+pub(crate) struct BinaryForward {
+    /// `[1]` for `Sum` and `Mean`, each element's loss for `None`.
+    pub loss: Vec<f32>,
+    /// Where asked for: `∂loss/∂x` for a reduced loss, `∂l/∂x` of each element for `None`,
+    /// up to the factor [`Self::factor`].
+    pub derivative: Option<Vec<f32>>,
+    /// What the derivative still needs multiplying by: `1`, or `1/count` for a mean whose
+    /// count was only known at the end of the pass (ignored targets).
+    pub factor: f32,
+}
+
+/// `log(1 + u)` for `u` in `[0, 1]`, accurate for small `u` (Kahan's correction: `u` times the
+/// rounding of `1 + u`'s log over its rounding).
+#[inline(always)]
+fn log1p(u: f32) -> f32 {
+    let one_plus = 1.0 + u;
+    let rounded = one_plus - 1.0;
+    if rounded == 0.0 {
+        u
+    } else {
+        ln(one_plus) * (u / rounded)
+    }
+}
+
+/// The per-channel constants and the loss's options.
+struct Prepared {
+    kind: BinaryLossKind,
+    weight: Option<Vec<f32>>,
+    pos_weight: Option<Vec<f32>>,
+    focal: Option<Power>,
+}
+
+impl Prepared {
+    /// `(loss, ∂l/∂x, counts)` of one element of channel weights `(w, pw)`.
+    #[inline(always)]
+    fn element(&self, x: f32, t: f32, (w, pw): (f32, f32)) -> (f32, f32, f32) {
+        let e = exp(-x.abs());
+        let sp = (-x).max(0.0) + log1p(e);
+        // σ and 1 − σ from the same `e`, each without cancellation: `1/(1 + e)` is the one
+        // near 1, `e/(1 + e)` the other.
+        let r = 1.0 / (1.0 + e);
+        let positive_x = x >= 0.0;
+        let (sigma, one_minus_sigma) = if positive_x { (r, e * r) } else { (e * r, r) };
+        match self.kind {
+            BinaryLossKind::BceWithLogits {
+                label_smoothing,
+                ignore_value,
+            } => {
+                let t_s = t * (1.0 - label_smoothing) + label_smoothing / 2.0;
+                let positive = 1.0 + (pw - 1.0) * t_s;
+                let loss = w * ((1.0 - t_s) * x + positive * sp);
+                // `P·σ − pw·t'`, which is also `(1 − t') − P·(1 − σ)`: the form without
+                // cancellation where `σ` is near 1.
+                let derivative = w * if positive_x {
+                    (1.0 - t_s) - positive * one_minus_sigma
+                } else {
+                    positive * sigma - pw * t_s
+                };
+                match ignore_value {
+                    Some(v) if t == v => (0.0, 0.0, 0.0),
+                    _ => (loss, derivative, 1.0),
+                }
+            }
+            BinaryLossKind::Focal { alpha, .. } => {
+                let alpha_t = alpha.map_or(1.0, |a| a * t + (1.0 - a) * (1.0 - t));
+                let ce = (1.0 - t) * x + sp;
+                let sigma_minus_t = if positive_x {
+                    (1.0 - t) - one_minus_sigma
+                } else {
+                    sigma - t
+                };
+                let (loss, derivative) = match self.focal {
+                    None => (ce, sigma_minus_t),
+                    Some(power) => {
+                        let q = sigma * (1.0 - t) + one_minus_sigma * t;
+                        let (q_pow, slope) = power.value_and_slope(q);
+                        let dq = sigma * one_minus_sigma * (1.0 - 2.0 * t);
+                        (ce * q_pow, sigma_minus_t * q_pow + ce * slope * dq)
+                    }
+                };
+                (alpha_t * loss, alpha_t * derivative, 1.0)
+            }
+        }
+    }
+
+    /// `(w_c, pw_c)`.
+    #[inline(always)]
+    fn channel(&self, c: usize) -> (f32, f32) {
+        let at = |v: &Option<Vec<f32>>| v.as_ref().map_or(1.0, |v| v[c]);
+        (at(&self.weight), at(&self.pos_weight))
+    }
+}
+
+/// What every task of a pass reads.
+struct Pass<'a> {
+    x: &'a [f32],
+    t: &'a [f32],
+    /// `C` and `S`: element `i` is of channel `(i / S) % C`.
+    channels: usize,
+    spatial: usize,
+    k: Prepared,
+    /// Applied to every derivative in the pass (`1/count` where the count is known first).
+    scale: f32,
+}
+
+/// A task: `len` elements from `start`, with their part of the losses (`None` reduction) and
+/// of the derivatives where these are written. Returns the sum of their losses (tiles in f32
+/// lanes, the tiles summed in f64) and how many count.
+struct Elements<'o>(usize, usize, Option<&'o mut [f32]>, Option<&'o mut [f32]>);
+
+impl Kernel<Elements<'_>> for Pass<'_> {
+    type Output = (f64, f64);
+
+    #[inline(always)]
+    fn run(&self, Elements(start, len, mut losses, mut derivative): Elements<'_>) -> (f64, f64) {
+        let (mut sum, mut count) = (0.0f64, 0.0f64);
+        let mut i = start;
+        // Runs of one channel, in tiles.
+        while i < start + len {
+            let row = i / self.spatial;
+            let end = (start + len).min((row + 1) * self.spatial);
+            let weights = self.k.channel(row % self.channels);
+            for t0 in (i..end).step_by(TILE) {
+                let n = TILE.min(end - t0);
+                let (mut l, mut d, mut v) = ([0.0f32; TILE], [0.0f32; TILE], [0.0f32; TILE]);
+                let (x, t) = (&self.x[t0..][..n], &self.t[t0..][..n]);
+                for j in 0..n {
+                    (l[j], d[j], v[j]) = self.k.element(x[j], t[j], weights);
+                }
+                sum += f64::from(lane_sum(n, |j| l[j]));
+                count += f64::from(lane_sum(n, |j| v[j]));
+                let at = t0 - start;
+                if let Some(out) = losses.as_deref_mut() {
+                    out[at..at + n].copy_from_slice(&l[..n]);
+                }
+                if let Some(out) = derivative.as_deref_mut() {
+                    for (out, &d) in out[at..at + n].iter_mut().zip(&d) {
+                        *out = d * self.scale;
+                    }
+                }
+            }
+            i = end;
+        }
+        (sum, count)
+    }
+}
+
+/// The forward pass over `[N, C, S]` logits `x` and targets `t` (`C` and `S` for the channel
+/// of each element), writing the derivative where `derivative` is asked for.
+pub(crate) fn forward(
+    x: &[f32],
+    t: &[f32],
+    [_, c, s]: [usize; 3],
+    spec: &BinaryLossSpec,
+    derivative: bool,
+) -> BinaryForward {
+    debug_assert_eq!(x.len(), t.len());
+    let numel = x.len();
+    let ignores = matches!(
+        spec.kind,
+        BinaryLossKind::BceWithLogits {
+            ignore_value: Some(_),
+            ..
+        }
+    );
+    // Where every element counts, a mean's factor is known before the pass.
+    let scale = match spec.reduction {
+        Reduction::Mean if !ignores && numel > 0 => 1.0 / numel as f32,
+        _ => 1.0,
+    };
+    let focal = match spec.kind {
+        BinaryLossKind::Focal { gamma, .. } if gamma > 0.0 => Some(Power::new(gamma)),
+        _ => None,
+    };
+    let pass = Pass {
+        x,
+        t,
+        channels: c.max(1),
+        spatial: s.max(1),
+        k: Prepared {
+            kind: spec.kind,
+            weight: spec.weight.clone(),
+            pos_weight: spec.pos_weight.clone(),
+            focal,
+        },
+        scale,
+    };
+    let keep_losses = spec.reduction == Reduction::None;
+    let mut losses = keep_losses.then(|| vec![0.0f32; numel]);
+    let mut derivatives = derivative.then(|| vec![0.0f32; numel]);
+    let tasks: Vec<_> = chunks(losses.as_deref_mut(), numel)
+        .into_iter()
+        .zip(chunks(derivatives.as_deref_mut(), numel))
+        .enumerate()
+        .collect();
+    let pass = &pass;
+    let parts: Vec<(f64, f64)> = tasks
+        .into_par_iter()
+        .map(|(block, (l, d))| {
+            let start = block * BLOCK;
+            let len = BLOCK.min(numel - start);
+            vectorized(pass, Elements(start, len, l, d))
+        })
+        .collect();
+    let sum: f64 = parts.iter().map(|p| p.0).sum();
+    let count: f64 = parts.iter().map(|p| p.1).sum();
+    let (loss, factor) = match spec.reduction {
+        Reduction::None => (losses.unwrap_or_default(), 1.0),
+        Reduction::Sum => (vec![sum as f32], 1.0),
+        Reduction::Mean if count == 0.0 => (vec![0.0], 0.0),
+        Reduction::Mean if ignores => (vec![(sum / count) as f32], (1.0 / count) as f32),
+        Reduction::Mean => (vec![(sum / count) as f32], 1.0),
+    };
+    BinaryForward {
+        loss,
+        derivative: derivatives,
+        factor,
+    }
+}
+
+/// An output's blocks of [`BLOCK`] elements, or as many `None`s where it is not written.
+fn chunks(output: Option<&mut [f32]>, len: usize) -> Vec<Option<&mut [f32]>> {
+    match output {
+        Some(output) => output.chunks_mut(BLOCK).map(Some).collect(),
+        None => (0..len.div_ceil(BLOCK)).map(|_| None).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// PyTorch's formula in f64.
+    fn bce(x: f64, t: f64, w: f64, pw: f64) -> (f64, f64) {
+        let sp = (-x).max(0.0) + (-x.abs()).exp().ln_1p();
+        let sigma = 1.0 / (1.0 + (-x).exp());
+        let positive = 1.0 + (pw - 1.0) * t;
+        (
+            w * ((1.0 - t) * x + positive * sp),
+            w * (positive * sigma - pw * t),
+        )
+    }
+
+    #[test]
+    fn bce_elements_follow_the_formula_over_the_whole_range() {
+        let spec = BinaryLossSpec {
+            kind: BinaryLossKind::BceWithLogits {
+                label_smoothing: 0.0,
+                ignore_value: Some(255.0),
+            },
+            weight: Some(vec![0.5, 2.0]),
+            pos_weight: Some(vec![3.0, 1.0]),
+            reduction: Reduction::None,
+        };
+        // [1, 2, 5]: channel 0 then channel 1.
+        let x = [-1e4, -20.0, -0.3, 0.0, 30.0, 1e4, -3.0, 0.7, 17.0, 2.0];
+        let t = [0.0, 1.0, 0.25, 1.0, 0.0, 1.0, 255.0, 0.0, 1.0, 0.5];
+        let out = forward(&x, &t, [1, 2, 5], &spec, true);
+        let d = out.derivative.expect("asked for");
+        for i in 0..x.len() {
+            let (w, pw) = if i < 5 { (0.5, 3.0) } else { (2.0, 1.0) };
+            let (l, g) = match t[i] {
+                255.0 => (0.0, 0.0),
+                ti => bce(f64::from(x[i]), f64::from(ti), w, pw),
+            };
+            let close = |a: f32, b: f64| (f64::from(a) - b).abs() <= 1e-6 * b.abs().max(1e-3);
+            assert!(close(out.loss[i], l), "{i}: loss {} vs {l}", out.loss[i]);
+            assert!(close(d[i], g), "{i}: derivative {} vs {g}", d[i]);
+        }
+    }
+
+    #[test]
+    fn a_mean_over_ignored_targets_leaves_its_factor_to_the_backward_pass() {
+        let mut spec = BinaryLossSpec {
+            kind: BinaryLossKind::BceWithLogits {
+                label_smoothing: 0.1,
+                ignore_value: Some(-1.0),
+            },
+            weight: None,
+            pos_weight: None,
+            reduction: Reduction::Mean,
+        };
+        let x = [0.5; 6];
+        let t = [1.0, -1.0, 0.0, -1.0, 1.0, 0.0];
+        let out = forward(&x, &t, [1, 1, 6], &spec, true);
+        assert_eq!(out.factor, 0.25);
+        let all = forward(&x, &[-1.0; 6], [1, 1, 6], &spec, true);
+        assert_eq!((all.loss[0], all.factor), (0.0, 0.0));
+        spec.kind = BinaryLossKind::Focal {
+            alpha: None,
+            gamma: 2.0,
+        };
+        let focal = forward(&x, &[1.0; 6], [1, 1, 6], &spec, true);
+        assert_eq!(
+            focal.factor, 1.0,
+            "every element counts: 1/6 applied in the pass"
+        );
+        let d = focal.derivative.expect("asked for");
+        // One element of a mean of six: 1/6 of the element's derivative.
+        let alone = forward(&x[..1], &[1.0], [1, 1, 1], &spec, true);
+        let d1 = alone.derivative.expect("asked for")[0];
+        assert!((d[0] * 6.0 - d1).abs() < 1e-7);
+    }
+}
