@@ -47,73 +47,54 @@ fn log1p(u: f32) -> f32 {
     }
 }
 
-/// The per-channel constants and the loss's options.
-struct Prepared {
-    kind: BinaryLossKind,
-    weight: Option<Vec<f32>>,
-    pos_weight: Option<Vec<f32>>,
-    focal: Option<Power>,
+/// `(σ, 1 − σ, softplus(−x))` from `e = e^(−|x|)`: `σ` and `1 − σ` each without
+/// cancellation (`1/(1 + e)` is the one near 1, `e/(1 + e)` the other), `softplus(−x) =
+/// max(−x, 0) + log1p(e)`.
+#[inline(always)]
+fn sigmoid_parts(x: f32) -> (f32, f32, f32) {
+    let e = exp(-x.abs());
+    let r = 1.0 / (1.0 + e);
+    let (sigma, one_minus_sigma) = if x >= 0.0 { (r, e * r) } else { (e * r, r) };
+    (sigma, one_minus_sigma, (-x).max(0.0) + log1p(e))
 }
 
-impl Prepared {
-    /// `(loss, ∂l/∂x, counts)` of one element of channel weights `(w, pw)`.
-    #[inline(always)]
-    fn element(&self, x: f32, t: f32, (w, pw): (f32, f32)) -> (f32, f32, f32) {
-        let e = exp(-x.abs());
-        let sp = (-x).max(0.0) + log1p(e);
-        // σ and 1 − σ from the same `e`, each without cancellation: `1/(1 + e)` is the one
-        // near 1, `e/(1 + e)` the other.
-        let r = 1.0 / (1.0 + e);
-        let positive_x = x >= 0.0;
-        let (sigma, one_minus_sigma) = if positive_x { (r, e * r) } else { (e * r, r) };
-        match self.kind {
-            BinaryLossKind::BceWithLogits {
-                label_smoothing,
-                ignore_value,
-            } => {
-                let t_s = t * (1.0 - label_smoothing) + label_smoothing / 2.0;
-                let positive = 1.0 + (pw - 1.0) * t_s;
-                let loss = w * ((1.0 - t_s) * x + positive * sp);
-                // `P·σ − pw·t'`, which is also `(1 − t') − P·(1 − σ)`: the form without
-                // cancellation where `σ` is near 1.
-                let derivative = w * if positive_x {
-                    (1.0 - t_s) - positive * one_minus_sigma
-                } else {
-                    positive * sigma - pw * t_s
-                };
-                match ignore_value {
-                    Some(v) if t == v => (0.0, 0.0, 0.0),
-                    _ => (loss, derivative, 1.0),
-                }
-            }
-            BinaryLossKind::Focal { alpha, .. } => {
-                let alpha_t = alpha.map_or(1.0, |a| a * t + (1.0 - a) * (1.0 - t));
-                let ce = (1.0 - t) * x + sp;
-                let sigma_minus_t = if positive_x {
-                    (1.0 - t) - one_minus_sigma
-                } else {
-                    sigma - t
-                };
-                let (loss, derivative) = match self.focal {
-                    None => (ce, sigma_minus_t),
-                    Some(power) => {
-                        let q = sigma * (1.0 - t) + one_minus_sigma * t;
-                        let (q_pow, slope) = power.value_and_slope(q);
-                        let dq = sigma * one_minus_sigma * (1.0 - 2.0 * t);
-                        (ce * q_pow, sigma_minus_t * q_pow + ce * slope * dq)
-                    }
-                };
-                (alpha_t * loss, alpha_t * derivative, 1.0)
-            }
-        }
+/// BCE with logits of one element: `(loss, ∂l/∂x, counts)`.
+#[inline(always)]
+fn bce(x: f32, t: f32, (w, pw): (f32, f32), eps: f32, ignore: Option<f32>) -> (f32, f32, f32) {
+    let (sigma, one_minus_sigma, sp) = sigmoid_parts(x);
+    let t_s = t * (1.0 - eps) + eps / 2.0;
+    let positive = 1.0 + (pw - 1.0) * t_s;
+    let loss = w * ((1.0 - t_s) * x + positive * sp);
+    // `P·σ − pw·t'`, which is also `(1 − t') − P·(1 − σ)`: the form without cancellation
+    // where `σ` is near 1.
+    let derivative = w * if x >= 0.0 {
+        (1.0 - t_s) - positive * one_minus_sigma
+    } else {
+        positive * sigma - pw * t_s
+    };
+    if ignore.is_some_and(|v| t == v) {
+        (0.0, 0.0, 0.0)
+    } else {
+        (loss, derivative, 1.0)
     }
+}
 
-    /// `(w_c, pw_c)`.
-    #[inline(always)]
-    fn channel(&self, c: usize) -> (f32, f32) {
-        let at = |v: &Option<Vec<f32>>| v.as_ref().map_or(1.0, |v| v[c]);
-        (at(&self.weight), at(&self.pos_weight))
-    }
+/// The sigmoid focal loss of one element, `power(q) = (q^γ, γq^(γ−1))`: `(loss, ∂l/∂x, 1)`.
+#[inline(always)]
+fn focal(x: f32, t: f32, alpha: Option<f32>, power: impl Fn(f32) -> (f32, f32)) -> (f32, f32, f32) {
+    let (sigma, one_minus_sigma, sp) = sigmoid_parts(x);
+    let alpha_t = alpha.map_or(1.0, |a| a * t + (1.0 - a) * (1.0 - t));
+    let ce = (1.0 - t) * x + sp;
+    let sigma_minus_t = if x >= 0.0 {
+        (1.0 - t) - one_minus_sigma
+    } else {
+        sigma - t
+    };
+    let q = sigma * (1.0 - t) + one_minus_sigma * t;
+    let (q_pow, slope) = power(q);
+    let dq = sigma * one_minus_sigma * (1.0 - 2.0 * t);
+    let derivative = sigma_minus_t * q_pow + ce * slope * dq;
+    (alpha_t * ce * q_pow, alpha_t * derivative, 1.0)
 }
 
 /// What every task of a pass reads.
@@ -123,7 +104,10 @@ struct Pass<'a> {
     /// `C` and `S`: element `i` is of channel `(i / S) % C`.
     channels: usize,
     spatial: usize,
-    k: Prepared,
+    kind: BinaryLossKind,
+    /// Per channel, `None` meaning `1`.
+    weight: Option<Vec<f32>>,
+    pos_weight: Option<Vec<f32>>,
     /// Applied to every derivative in the pass (`1/count` where the count is known first).
     scale: f32,
 }
@@ -136,21 +120,49 @@ struct Elements<'o>(usize, usize, Option<&'o mut [f32]>, Option<&'o mut [f32]>);
 impl Kernel<Elements<'_>> for Pass<'_> {
     type Output = (f64, f64);
 
+    /// The loss's case is chosen here, once, so that each element loop is branch-free.
     #[inline(always)]
-    fn run(&self, Elements(start, len, mut losses, mut derivative): Elements<'_>) -> (f64, f64) {
+    fn run(&self, task: Elements<'_>) -> (f64, f64) {
+        match self.kind {
+            BinaryLossKind::BceWithLogits {
+                label_smoothing,
+                ignore_value,
+            } => self.walk(task, |x, t, w| bce(x, t, w, label_smoothing, ignore_value)),
+            BinaryLossKind::Focal { alpha, gamma } => match Power::new(gamma) {
+                _ if gamma == 0.0 => self.walk(task, |x, t, _| focal(x, t, alpha, |_| (1.0, 0.0))),
+                Power::One => self.walk(task, |x, t, _| focal(x, t, alpha, |q| (q, 1.0))),
+                Power::Two => self.walk(task, |x, t, _| focal(x, t, alpha, |q| (q * q, 2.0 * q))),
+                power => self.walk(task, |x, t, _| {
+                    focal(x, t, alpha, |q| power.value_and_slope(q))
+                }),
+            },
+        }
+    }
+}
+
+impl Pass<'_> {
+    /// The task's elements through `element(x, t, (w_c, pw_c)) -> (loss, ∂l/∂x, counts)`, in
+    /// runs of one channel, in tiles.
+    #[inline(always)]
+    fn walk(
+        &self,
+        Elements(start, len, mut losses, mut derivative): Elements<'_>,
+        element: impl Fn(f32, f32, (f32, f32)) -> (f32, f32, f32),
+    ) -> (f64, f64) {
+        let at = |v: &Option<Vec<f32>>, c: usize| v.as_ref().map_or(1.0, |v| v[c]);
         let (mut sum, mut count) = (0.0f64, 0.0f64);
         let mut i = start;
-        // Runs of one channel, in tiles.
         while i < start + len {
             let row = i / self.spatial;
             let end = (start + len).min((row + 1) * self.spatial);
-            let weights = self.k.channel(row % self.channels);
+            let channel = row % self.channels;
+            let weights = (at(&self.weight, channel), at(&self.pos_weight, channel));
             for t0 in (i..end).step_by(TILE) {
                 let n = TILE.min(end - t0);
                 let (mut l, mut d, mut v) = ([0.0f32; TILE], [0.0f32; TILE], [0.0f32; TILE]);
                 let (x, t) = (&self.x[t0..][..n], &self.t[t0..][..n]);
                 for j in 0..n {
-                    (l[j], d[j], v[j]) = self.k.element(x[j], t[j], weights);
+                    (l[j], d[j], v[j]) = element(x[j], t[j], weights);
                 }
                 sum += f64::from(lane_sum(n, |j| l[j]));
                 count += f64::from(lane_sum(n, |j| v[j]));
@@ -193,21 +205,14 @@ pub(crate) fn forward(
         Reduction::Mean if !ignores && numel > 0 => 1.0 / numel as f32,
         _ => 1.0,
     };
-    let focal = match spec.kind {
-        BinaryLossKind::Focal { gamma, .. } if gamma > 0.0 => Some(Power::new(gamma)),
-        _ => None,
-    };
     let pass = Pass {
         x,
         t,
         channels: c.max(1),
         spatial: s.max(1),
-        k: Prepared {
-            kind: spec.kind,
-            weight: spec.weight.clone(),
-            pos_weight: spec.pos_weight.clone(),
-            focal,
-        },
+        kind: spec.kind,
+        weight: spec.weight.clone(),
+        pos_weight: spec.pos_weight.clone(),
         scale,
     };
     let keep_losses = spec.reduction == Reduction::None;
