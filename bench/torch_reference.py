@@ -4,7 +4,9 @@ Prints one line per workload, `name<TAB>median ms`, for the same shapes and sett
 crates/burn-losses-bench/src/workloads.rs: float32 on the CPU, `torch.set_num_threads(threads)`,
 one warm-up run, median of `iterations`. Cross-entropy is `F.cross_entropy`; focal is the
 softmax focal loss written as users port it; Dice is MONAI's `DiceLoss` (softmax, one-hot
-targets from indices; sigmoid for the binary workload).
+targets from indices; sigmoid for the binary workload); BCE is
+`F.binary_cross_entropy_with_logits` on 0/1 float targets; binary focal is torchvision's
+`sigmoid_focal_loss` (alpha 0.25, gamma 2, mean).
 
     python bench/torch_reference.py ITERATIONS THREADS
 """
@@ -15,6 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 from monai.losses import DiceLoss
+from torchvision.ops import sigmoid_focal_loss
 
 iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 threads = int(sys.argv[2]) if len(sys.argv) > 2 else 2
@@ -46,6 +49,10 @@ def workloads():
     yield "cross-entropy [8, 4, 128, 128]", small, classes(small), F.cross_entropy
     wide = (4096, 1000)
     yield "cross-entropy [4096, 1000]", wide, classes(wide), F.cross_entropy
+    masks = torch.randint(0, 2, big).float()
+    yield "bce with logits [16, 8, 256, 256]", big, masks, F.binary_cross_entropy_with_logits
+    binary_focal = lambda x, t: sigmoid_focal_loss(x, t, reduction="mean")  # noqa: E731
+    yield "binary focal [16, 1, 256, 256]", binary, torch.randint(0, 2, binary).float(), binary_focal
 
 
 for name, shape, targets, loss in workloads():

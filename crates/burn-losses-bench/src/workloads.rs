@@ -21,7 +21,8 @@ use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use burn_losses::{
-    Activation, BinaryDiceLossConfig, CrossEntropyLossConfig, DiceLossConfig, FocalLossConfig,
+    Activation, BceWithLogitsLossConfig, BinaryDiceLossConfig, BinaryFocalLossConfig,
+    CrossEntropyLossConfig, DiceLossConfig, FocalLossConfig,
 };
 
 /// glibc's malloc setting that makes `VmHWM` track live allocations (see the module docs).
@@ -94,6 +95,8 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
     let binary_dice = BinaryDiceLossConfig::new()
         .with_activation(Activation::Sigmoid)
         .init::<B>(device);
+    let bce = BceWithLogitsLossConfig::new().init::<B>(device);
+    let binary_focal = BinaryFocalLossConfig::new().init::<B>(device);
     let nn_ce = burn::nn::loss::CrossEntropyLossConfig::new().init::<B>(device);
     let mut out = Vec::new();
     let image = |shape: [usize; 4], name: &str, kind: u8| {
@@ -113,6 +116,7 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
             binary_dice.clone(),
             nn_ce.clone(),
         );
+        let (bce, binary_focal) = (bce.clone(), binary_focal.clone());
         let logits_nn = logits.clone();
         let labels_nn = labels.clone();
         let loss: Box<dyn Fn()> = match kind {
@@ -121,10 +125,20 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
             2 => Box::new(move || {
                 forward_backward(&logits, |x| dice.forward_indices(x, labels.clone()))
             }),
-            _ => {
+            3 => {
                 let mask = labels.clone().float().reshape([n, 1, h, w]);
                 Box::new(move || {
                     forward_backward(&logits, |x| binary_dice.forward(x, mask.clone()))
+                })
+            }
+            4 => {
+                let masks = Tensor::<B, 4>::random(shape, Distribution::Bernoulli(0.5), device);
+                Box::new(move || forward_backward(&logits, |x| bce.forward(x, masks.clone())))
+            }
+            _ => {
+                let mask = labels.clone().float().reshape([n, 1, h, w]);
+                Box::new(move || {
+                    forward_backward(&logits, |x| binary_focal.forward(x, mask.clone()))
                 })
             }
         };
@@ -148,6 +162,8 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
     out.push(image(big, "dice, index targets", 2));
     out.push(image([16, 1, 256, 256], "binary dice", 3));
     out.push(image([8, 4, 128, 128], "cross-entropy", 0));
+    out.push(image(big, "bce with logits", 4));
+    out.push(image([16, 1, 256, 256], "binary focal", 5));
     let (n, c) = (4096, 1000);
     let logits = Tensor::<B, 2>::random([n, c], Distribution::Normal(0.0, 2.0), device);
     let labels = Tensor::<B, 1>::random([n], Distribution::Uniform(0.0, c as f64), device)
