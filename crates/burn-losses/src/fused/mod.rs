@@ -1,15 +1,23 @@
-//! Fused kernels for the two passes every loss but Lovász makes over the pixels, and the
-//! switch that turns them off.
+//! Fused kernels for the passes every loss but Lovász makes over the pixels, and the switch
+//! that turns them off.
 //!
-//! Two primitives carry the losses:
+//! Three primitives carry the losses:
 //!
-//! - **softmax–cross-entropy statistics** (`fused/softmax_ce.rs`): one pass over `[N, C, S]`
-//!   logits gives each pixel's cross-entropy or focal loss and its weight in the mean; one pass
-//!   writes `∂L/∂x` (cross-entropy against class indices or probability targets, label
-//!   smoothing, class weights, `ignore_index`, focal);
+//! - **softmax–cross-entropy statistics** (`fused/softmax_ce.rs`): cross-entropy against class
+//!   indices or probability targets (label smoothing, class weights, `ignore_index`) and the
+//!   softmax focal loss. A reduced loss is one pass over `[N, C, S]` logits that sums the
+//!   losses and, where the logits need a gradient, writes `∂L/∂x` as well (the backward pass
+//!   only scales it); an unreduced one is one pass per direction;
 //! - **class overlap statistics** (`fused/overlap.rs`): one pass gives `I = Σ a·y`,
-//!   `P = Σ a^p` and `T = Σ y^p` per sample and class after the activation; one pass writes
-//!   `∂L/∂x` (every Dice-family loss).
+//!   `P = Σ a^p` and `T = Σ y^p` per sample and class after the activation (keeping `a` where
+//!   a gradient is wanted); one pass writes `∂L/∂x` over it (every Dice-family loss);
+//! - **element-wise sigmoid losses** (`fused/sigmoid_ce.rs`, host only): BCE with logits
+//!   (per-channel `weight`, `pos_weight`, smoothing, `ignore_value`) and the sigmoid focal
+//!   loss, each element's loss and `∂l/∂x` in one pass.
+//!
+//! On the host the kernels' blocks run compiled for AVX2 + FMA where the CPU has them (pulp's
+//! runtime detection; `fused/fast_math.rs`), the x86-64 baseline otherwise, with the same
+//! results.
 //!
 //! They run where the backend is one the crate was compiled for, with or without `Autodiff`
 //! (a custom backward node):
@@ -18,8 +26,9 @@
 //! - feature `flex`: `Flex`, the same host kernels;
 //! - feature `wgpu`: `CubeBackend<WgpuRuntime, f32, i32, u32>` — `burn::backend::Wgpu` as it
 //!   is without Burn's `fusion` feature — CubeCL kernels (`fused/cube/`), one launch per pass
-//!   (the overlap sums add one reduction launch). `Fusion<CubeBackend<..>>` (Burn's default
-//!   `Wgpu`) takes the generic path, as does Burn's own `Wgpu` on a runtime other than wgpu.
+//!   plus one for a reduction, for the first two primitives;
+//! - feature `fusion`: `Fusion<CubeBackend<..>>` (Burn's default `Wgpu`), the same CubeCL
+//!   kernels as custom fusion operations.
 //!
 //! Every other backend, a float type other than f32, a quantized tensor, class weights that
 //! require a gradient, or dense (probability, one-hot, soft) targets that require one take the
@@ -32,9 +41,12 @@
 //! costs a failed type-id comparison per type tried. The alternative, a backend-extension trait, would put
 //! a new bound on every loss (breaking code generic over `B: Backend`) or need an impl for
 //! every backend type, including those without kernels. The autodiff node is registered with
-//! `NoCheckpointing`'s rules: its state keeps what the backward pass needs (the logits, which
-//! share storage with the input, and on the host two floats per pixel; the device kernels
-//! recompute them), so it never asks for a recomputation.
+//! `NoCheckpointing`'s rules: its state keeps what the backward pass needs (on the host the
+//! gradient written by the forward pass, or the activations, or the logits with two floats
+//! per pixel; on the device the logits), so it never asks for a recomputation. A host forward
+//! pass whose input needs a gradient allocates it then, not in the backward pass: the peak
+//! memory is the same, but a loss computed under autodiff and never back-propagated holds a
+//! logits-sized buffer until it is dropped.
 
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod blocks;
