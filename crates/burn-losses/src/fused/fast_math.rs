@@ -177,13 +177,15 @@ impl Power {
         }
     }
 
-    /// `f(j, d x^p/dx at x(j))` for each `j < len`, with the power's case chosen once.
+    /// `out[j] = d x^p/dx` at `x[j]`, with the power's case chosen once.
     #[inline(always)]
-    pub fn slopes(self, len: usize, x: impl Fn(usize) -> f32, mut f: impl FnMut(usize, f32)) {
+    pub fn slopes(self, x: &[f32], out: &mut [f32]) {
         match self {
-            Self::One => (0..len).for_each(|j| f(j, 1.0)),
-            Self::Two => (0..len).for_each(|j| f(j, 2.0 * x(j))),
-            Self::Other(_) => (0..len).for_each(|j| f(j, self.value_and_slope(x(j)).1)),
+            Self::One => out.fill(1.0),
+            Self::Two => out.iter_mut().zip(x).for_each(|(o, &x)| *o = 2.0 * x),
+            Self::Other(_) => {
+                (out.iter_mut().zip(x)).for_each(|(o, &x)| *o = self.value_and_slope(x).1)
+            }
         }
     }
 }

@@ -278,14 +278,15 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
             for class in 0..c {
                 let a = &tile.a[class * TILE..][..len];
                 let u = &mut u[class * TILE..][..len];
-                let v = &tile.valid;
-                spec.power.slopes(
-                    len,
-                    |j| a[j] * v[j],
-                    |j, slope| {
-                        u[j] = v[j] * g_p[class] * slope;
-                    },
-                );
+                let v = &tile.valid[..len];
+                let mut av = [0.0f32; TILE];
+                for ((av, &a), &v) in av.iter_mut().zip(a).zip(v) {
+                    *av = a * v;
+                }
+                spec.power.slopes(&av[..len], u);
+                for (u, &v) in u.iter_mut().zip(v) {
+                    *u *= v * g_p[class];
+                }
                 if let HostTargets::Dense(y) = targets {
                     let y = &y[sample * c * s + class * s + s0 + t0..][..len];
                     for j in 0..len {
