@@ -73,6 +73,21 @@ fn agree_reduced<B: AutodiffBackend, const D: usize>(
     compare(ctx, what, logits, loss, false);
 }
 
+/// [`agree_reduced`] for `Sum` and `Mean` (over `count` elements) of `loss(reduction, x)`.
+fn agree_sum_and_mean<B: AutodiffBackend, const D: usize>(
+    ctx: &Ctx<B>,
+    what: &str,
+    logits: Tensor<B, D>,
+    loss: impl Fn(Reduction, Tensor<B, D>) -> Tensor<B, 1>,
+    count: f64,
+) {
+    for (reduction, divisor) in [(Reduction::Sum, 1.0), (Reduction::Mean, count)] {
+        let losses = (|x| loss(reduction, x), |x| loss(Reduction::None, x));
+        let what = format!("{what} {reduction:?}");
+        agree_reduced(ctx, &what, logits.clone(), losses, divisor);
+    }
+}
+
 /// Asserts that both paths agree on `logits` for `loss`: gradients, and values if asked.
 fn compare<B: AutodiffBackend, const D: usize>(
     ctx: &Ctx<B>,
@@ -350,28 +365,20 @@ fn sigmoid_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                 } else {
                     len as f64
                 };
-                for (reduction, divisor) in [(Reduction::Sum, 1.0), (Reduction::Mean, count)] {
-                    let bce = config.clone().with_reduction(reduction).init::<B>(device);
-                    let losses = (
-                        |x| bce.forward(x, targets.clone()),
-                        |x| none.forward(x, targets.clone()),
-                    );
-                    agree_reduced(
-                        ctx,
-                        &format!("{name} {reduction:?}"),
-                        x4.clone(),
-                        losses,
-                        divisor,
-                    );
-                }
+                let bce = |reduction, x| {
+                    let loss = config.clone().with_reduction(reduction).init::<B>(device);
+                    loss.forward(x, targets.clone())
+                };
+                agree_sum_and_mean(ctx, &name, x4.clone(), bce, count);
             }
-            for reduction in [Reduction::Mean, Reduction::Sum, Reduction::None] {
-                let bce = BceWithLogitsLossConfig::new()
-                    .with_reduction(reduction)
-                    .init::<B>(device);
-                let name = format!("bce rank 1 {reduction:?}");
-                agree(ctx, &name, x1.clone(), |x| bce.forward(x, t1.clone()));
-            }
+            let bce = |reduction, x| {
+                let loss = BceWithLogitsLossConfig::new().with_reduction(reduction);
+                loss.init::<B>(device).forward(x, t1.clone())
+            };
+            agree(ctx, "bce rank 1 None", x1.clone(), |x| {
+                bce(Reduction::None, x)
+            });
+            agree_sum_and_mean(ctx, "bce rank 1", x1.clone(), bce, len as f64);
             for (gamma, alpha) in [(0.0, None), (0.5, Some(0.25)), (2.0, Some(0.25))] {
                 let config = BinaryFocalLossConfig::new()
                     .with_gamma(gamma)
@@ -387,20 +394,11 @@ fn sigmoid_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                 agree(ctx, &format!("{name} None rank 1"), x1.clone(), |x| {
                     none.forward(x, t1.clone())
                 });
-                for (reduction, divisor) in [(Reduction::Sum, 1.0), (Reduction::Mean, len as f64)] {
-                    let focal = config.clone().with_reduction(reduction).init::<B>(device);
-                    let losses = (
-                        |x| focal.forward(x, soft.clone()),
-                        |x| none.forward(x, soft.clone()),
-                    );
-                    agree_reduced(
-                        ctx,
-                        &format!("{name} {reduction:?}"),
-                        x4.clone(),
-                        losses,
-                        divisor,
-                    );
-                }
+                let focal = |reduction, x| {
+                    let loss = config.clone().with_reduction(reduction).init::<B>(device);
+                    loss.forward(x, soft.clone())
+                };
+                agree_sum_and_mean(ctx, &name, x4.clone(), focal, len as f64);
             }
         }
     }
