@@ -1,8 +1,8 @@
 //! The fused kernels against the generic tensor-op path (`burn_losses::fused`): random logits
 //! and targets over shapes with `C = 1`, `S = 1`, odd sizes, tiles and blocks cut short, and
 //! every option of every loss the kernels carry; values and gradients, under an upstream
-//! gradient that differs per element; on every backend (ndarray, flex, wgpu; the sigmoid
-//! losses on the host ones) the test also checks that the fused path was taken.
+//! gradient that differs per element; on every backend (ndarray, flex, wgpu) the test also
+//! checks that the fused path was taken.
 
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -305,11 +305,8 @@ fn out_of_range_target<B: AutodiffBackend>(ctx: &Ctx<B>) {
 
 /// BCE with logits (per-channel `weight` and `pos_weight`, smoothing, `ignore_value`) and the
 /// sigmoid focal loss (`alpha`, `gamma` 0, 0.5, 2), every reduction, ranks 1 to 4; logits of
-/// scale 3 and 1e4; hard and soft targets. Host backends only: wgpu has no kernel for them.
+/// scale 3 and 1e4; hard and soft targets.
 fn sigmoid_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
-    if ctx.name == "wgpu" {
-        return;
-    }
     let device = &ctx.device;
     for (k, shape) in SHAPES.iter().enumerate() {
         let [n, c, h, w] = *shape;

@@ -158,6 +158,18 @@ pub(crate) fn binary_losses<B: Backend, const D: usize>(
             logits, targets, weight, pos_weight, &spec
         )
     );
+    #[cfg(feature = "wgpu")]
+    attempt!(
+        (logits, targets),
+        super::cube::binary_losses::<B, Wgpu, D>(logits, targets, weight, pos_weight, &spec)
+    );
+    #[cfg(feature = "fusion")]
+    attempt!(
+        (logits, targets),
+        super::cube::binary_losses::<B, Fusion<Wgpu>, D>(
+            logits, targets, weight, pos_weight, &spec
+        )
+    );
     let _ = (weight, pos_weight, spec);
     Err((logits, targets))
 }

@@ -673,3 +673,164 @@ pub(crate) fn overlap_indices_backward<F: Float, I: Int>(
         grad[base + k * s] = input_gradient::<F>(u, a, dot, softmax, sigmoid);
     }
 }
+
+/// One element of an element-wise sigmoid loss: its loss, `∂l/∂x`, and whether it counts.
+#[derive(CubeType, Clone, Copy)]
+struct Element<F: Float> {
+    loss: F,
+    derivative: F,
+    counts: F,
+}
+
+/// BCE with logits or, with `focal`, the sigmoid focal loss of logit `x` and target `t`, the
+/// formulas of `fused/sigmoid_ce.rs`: channel weights `w`, `pw`; `params = [ε, ignore_value,
+/// has_ignore, α, has_α, γ]` (the flags `0` or `1`); `powered`: `γ > 0`.
+#[cube]
+fn sigmoid_element<F: Float>(
+    x: F,
+    t: F,
+    w: F,
+    pw: F,
+    params: &Tensor<F>,
+    #[comptime] focal: bool,
+    #[comptime] powered: bool,
+) -> Element<F> {
+    let one = F::new(1.0);
+    let e = F::exp(F::new(0.0) - F::abs(x));
+    // `log1p(e)` with Kahan's correction; `σ` and `1 − σ` each without cancellation.
+    let u = one + e;
+    let rounded = u - one;
+    let mut log1p = e;
+    if rounded != F::new(0.0) {
+        log1p = F::ln(u) * (e / rounded);
+    }
+    let sp = F::max(F::new(0.0) - x, F::new(0.0)) + log1p;
+    let r = one / u;
+    let positive_x = x >= F::new(0.0);
+    let mut sigma = e * r;
+    let mut one_minus_sigma = r;
+    if positive_x {
+        sigma = r;
+        one_minus_sigma = e * r;
+    }
+    let mut out = Element::<F> {
+        loss: F::new(0.0),
+        derivative: F::new(0.0),
+        counts: one,
+    };
+    if focal {
+        let mut alpha_t = one;
+        if params[4] != F::new(0.0) {
+            alpha_t = params[3] * t + (one - params[3]) * (one - t);
+        }
+        let ce = (one - t) * x + sp;
+        let mut sigma_minus_t = sigma - t;
+        if positive_x {
+            sigma_minus_t = (one - t) - one_minus_sigma;
+        }
+        let mut q_pow = one;
+        let mut slope = F::new(0.0);
+        if powered {
+            let q = sigma * (one - t) + one_minus_sigma * t;
+            q_pow = power::<F>(q, params[5]);
+            slope = power_slope::<F>(q, params[5]);
+        }
+        let dq = sigma * one_minus_sigma * (one - F::new(2.0) * t);
+        out.loss = alpha_t * ce * q_pow;
+        out.derivative = alpha_t * (sigma_minus_t * q_pow + ce * slope * dq);
+    } else {
+        let eps = params[0];
+        let t_s = t * (one - eps) + eps / F::new(2.0);
+        let positive = one + (pw - one) * t_s;
+        out.loss = w * ((one - t_s) * x + positive * sp);
+        let mut derivative = positive * sigma - pw * t_s;
+        if positive_x {
+            derivative = (one - t_s) - positive * one_minus_sigma;
+        }
+        out.derivative = w * derivative;
+        if params[2] != F::new(0.0) && t == params[1] {
+            out.loss = F::new(0.0);
+            out.derivative = F::new(0.0);
+            out.counts = F::new(0.0);
+        }
+    }
+    out
+}
+
+/// An element-wise sigmoid loss, one element per thread over `[N, C, S]` (channel
+/// `(i / S) % C` for `weights` and `pos_weights`): each element's loss and whether it counts
+/// (for [`reduce_class_losses`]).
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sigmoid_forward<F: Float>(
+    logits: &Tensor<F>,
+    targets: &Tensor<F>,
+    weights: &Tensor<F>,
+    pos_weights: &Tensor<F>,
+    params: &Tensor<F>,
+    losses: &mut Tensor<F>,
+    counts: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    #[comptime] focal: bool,
+    #[comptime] powered: bool,
+    #[define(F)] _dtype: StorageType,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= logits.len() {
+        terminate!();
+    }
+    let channel = (i / pixels as usize) % classes as usize;
+    let element = sigmoid_element::<F>(
+        logits[i],
+        targets[i],
+        weights[channel],
+        pos_weights[channel],
+        params,
+        focal,
+        powered,
+    );
+    losses[i] = element.loss;
+    counts[i] = element.counts;
+}
+
+/// `∂L/∂x` of [`sigmoid_forward`]: each element's `∂l/∂x` times its upstream gradient
+/// (`upstream[i]`, or with `uniform` `upstream[0]`) times `scale[0]`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sigmoid_backward<F: Float>(
+    logits: &Tensor<F>,
+    targets: &Tensor<F>,
+    weights: &Tensor<F>,
+    pos_weights: &Tensor<F>,
+    params: &Tensor<F>,
+    scale: &Tensor<F>,
+    upstream: &Tensor<F>,
+    grad: &mut Tensor<F>,
+    classes: u32,
+    pixels: u32,
+    #[comptime] focal: bool,
+    #[comptime] powered: bool,
+    #[comptime] uniform: bool,
+    #[define(F)] _dtype: StorageType,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= logits.len() {
+        terminate!();
+    }
+    let channel = (i / pixels as usize) % classes as usize;
+    let element = sigmoid_element::<F>(
+        logits[i],
+        targets[i],
+        weights[channel],
+        pos_weights[channel],
+        params,
+        focal,
+        powered,
+    );
+    let mut g = upstream[0];
+    if !uniform {
+        g = upstream[i * upstream.stride(0)];
+    }
+    grad[i] = element.derivative * g * scale[0];
+}

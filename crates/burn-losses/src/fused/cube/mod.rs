@@ -22,9 +22,9 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{DType, Int, Shape, Tensor, TensorData, TensorMetadata};
 use burn_cubecl::{BoolElement, CubeRuntime};
 
-use super::dispatch::{ClassInputs, ClassLosses, OutOfRange, OverlapInputs};
+use super::dispatch::{BinaryInputs, ClassInputs, ClassLosses, OutOfRange, OverlapInputs};
 use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register, untracked};
-use super::{ClassLossKind, ClassLossSpec};
+use super::{BinaryLossKind, BinaryLossSpec, ClassLossKind, ClassLossSpec};
 use crate::functional::overlap::OverlapTargets;
 use crate::{Activation, Reduction};
 use passes::Pass;
@@ -198,6 +198,79 @@ pub(super) fn soft_class_losses<B: Backend, K: KernelBackend, const D: usize>(
     ];
     let losses = single(K::run(Pass::SoftForward, inputs.clone()));
     Ok(x.output::<B, 1>(losses, with_backward(Pass::SoftBackward, inputs)))
+}
+
+/// BCE with logits or the sigmoid focal loss, reduced as the spec says: one launch (plus one
+/// for a reduction) forward, one backward, which computes each element's derivative again.
+pub(super) fn binary_losses<B: Backend, K: KernelBackend, const D: usize>(
+    logits: Tensor<B, D>,
+    targets: Tensor<B, D>,
+    weight: Option<&Tensor<B, 1>>,
+    pos_weight: Option<&Tensor<B, 1>>,
+    spec: &BinaryLossSpec,
+) -> Result<Tensor<B, 1>, BinaryInputs<B, D>> {
+    let (Some(x), Some(t), false) = (
+        device_float::<B, K, D>(&logits),
+        device_float::<B, K, D>(&targets),
+        targets.is_require_grad(),
+    ) else {
+        return Err((logits, targets));
+    };
+    let shape = logits.dims();
+    let ncs = match shape[..] {
+        [n] => [1, 1, n],
+        _ => passes::ncs(&shape),
+    };
+    let (Some(weights), Some(pos_weights)) = (
+        device_weight::<B, K>(weight, ncs[1], x.inner()),
+        device_weight::<B, K>(pos_weight, ncs[1], x.inner()),
+    ) else {
+        return Err((logits, targets));
+    };
+    super::count_call();
+    // `[ε, ignore_value, has_ignore, α, has_α, γ]`.
+    let (eps, ignore, alpha, gamma, focal) = match spec.kind {
+        BinaryLossKind::BceWithLogits {
+            label_smoothing,
+            ignore_value,
+        } => (label_smoothing, ignore_value, None, 0.0, false),
+        BinaryLossKind::Focal { alpha, gamma } => (0.0, None, alpha, gamma, true),
+    };
+    let flag = |on: bool| if on { 1.0 } else { 0.0 };
+    let params = vec![
+        eps,
+        ignore.unwrap_or(0.0),
+        flag(ignore.is_some()),
+        alpha.unwrap_or(0.0),
+        flag(alpha.is_some()),
+        gamma,
+    ];
+    let power = focal && gamma > 0.0;
+    let reshaped = |t: &K::FloatTensorPrimitive| K::float_reshape(t.clone(), Shape::new(ncs));
+    let mut inputs = vec![
+        Input::Float(reshaped(x.inner())),
+        Input::Float(reshaped(t.inner())),
+        weights,
+        pos_weights,
+        upload::<K>(params, x.inner()),
+    ];
+    let forward = Pass::SigmoidForward {
+        focal,
+        power,
+        reduction: spec.reduction,
+    };
+    let mut outputs = K::run(forward, inputs.clone()).into_iter();
+    let loss = outputs.next().expect("the loss");
+    inputs.push(match outputs.next() {
+        Some(scale) => Input::Float(scale),
+        None => upload::<K>(vec![1.0], x.inner()),
+    });
+    let backward = Pass::SigmoidBackward {
+        focal,
+        power,
+        uniform: spec.reduction != Reduction::None,
+    };
+    Ok(x.output::<B, 1>(loss, with_backward(backward, inputs)))
 }
 
 /// The overlap statistics of `input` read as `ncs` (`[N, C, S]`, the same elements in the same

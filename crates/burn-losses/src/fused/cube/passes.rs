@@ -23,9 +23,12 @@ use crate::{Activation, Reduction};
 /// | `SoftBackward` | logits, targets, weights, params, upstream | `∂L/∂logits` |
 /// | `OverlapForward` | input, targets, params | `[N, 3, C]` (`I`, `P`, `T`) |
 /// | `OverlapBackward` | input, targets, params, upstream | `∂L/∂input` |
+/// | `SigmoidForward` | logits, targets, weights, pos_weights, params | losses `[N·C·S]`; reduced: loss, scale, count (`[1]` each) |
+/// | `SigmoidBackward` | logits, targets, weights, pos_weights, params, scale, upstream | `∂L/∂logits` |
 ///
-/// `params` is `[1 − ε, ε/C, γ]` for the class losses and `[p]` for the overlap; `scale` is the
-/// factor from the upstream gradient to each pixel's (`1/Σ d` for a mean).
+/// `params` is `[1 − ε, ε/C, γ]` for the class losses, `[p]` for the overlap and `[ε,
+/// ignore_value, has_ignore, α, has_α, γ]` for the sigmoid losses; `scale` is the factor from
+/// the upstream gradient to each pixel's (`1/Σ d` for a mean).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Pass {
     ClassForward {
@@ -57,6 +60,18 @@ pub(crate) enum Pass {
         indices: bool,
         activation: Activation,
     },
+    SigmoidForward {
+        /// The sigmoid focal loss (BCE with logits otherwise).
+        focal: bool,
+        /// Focal with `γ > 0`.
+        power: bool,
+        reduction: Reduction,
+    },
+    SigmoidBackward {
+        focal: bool,
+        power: bool,
+        uniform: bool,
+    },
 }
 
 /// Pixels per lane of the overlap sums: enough lanes to fill a device, few enough that each
@@ -73,7 +88,10 @@ impl Pass {
             Self::OverlapForward { indices, .. } | Self::OverlapBackward { indices, .. } => {
                 indices.then_some(1)
             }
-            Self::SoftForward | Self::SoftBackward => None,
+            Self::SoftForward
+            | Self::SoftBackward
+            | Self::SigmoidForward { .. }
+            | Self::SigmoidBackward { .. } => None,
         }
     }
 
@@ -88,9 +106,15 @@ impl Pass {
             Self::ClassForward { .. } => vec![Shape::new([1]); 3],
             Self::SoftForward => vec![Shape::new([n * s])],
             Self::OverlapForward { .. } => vec![Shape::new([n, 3, c])],
-            Self::ClassBackward { .. } | Self::SoftBackward | Self::OverlapBackward { .. } => {
-                vec![input.clone()]
-            }
+            Self::SigmoidForward {
+                reduction: Reduction::None,
+                ..
+            } => vec![Shape::new([n * c * s])],
+            Self::SigmoidForward { .. } => vec![Shape::new([1]); 3],
+            Self::ClassBackward { .. }
+            | Self::SoftBackward
+            | Self::OverlapBackward { .. }
+            | Self::SigmoidBackward { .. } => vec![input.clone()],
         }
     }
 
@@ -117,6 +141,7 @@ impl Pass {
         let int_dtype = inputs[1].dtype;
         let (classes, pixels) = (c as u32, s as u32);
         let (count, dim) = grid(client, n * s);
+        let (elements, element_dim) = grid(client, n * c * s);
         match self {
             Self::ClassForward {
                 focal,
@@ -150,20 +175,7 @@ impl Pass {
                     outside_ignore.is_some(),
                     [DType::F32.into(), int_dtype.into()],
                 );
-                if reduction != Reduction::None {
-                    kernels::reduce_class_losses::launch::<R>(
-                        client,
-                        CubeCount::Static(1, 1, 1),
-                        CubeDim::new_1d(kernels::REDUCE_THREADS as u32),
-                        losses.into_tensor_arg(),
-                        denominators.into_tensor_arg(),
-                        out(0),
-                        out(1),
-                        out(2),
-                        reduction == Reduction::Mean,
-                        DType::F32.into(),
-                    )
-                }
+                reduce(client, losses, denominators, &outputs, reduction);
             }
             Self::ClassBackward {
                 focal,
@@ -214,6 +226,58 @@ impl Pass {
                 pixels,
                 DType::F32.into(),
             ),
+            Self::SigmoidForward {
+                focal,
+                power,
+                reduction,
+            } => {
+                let losses = match reduction {
+                    Reduction::None => outputs[0].clone(),
+                    _ => empty(x, Shape::new([n * c * s])),
+                };
+                let counts = empty(x, Shape::new([n * c * s]));
+                kernels::sigmoid_forward::launch::<R>(
+                    client,
+                    elements,
+                    element_dim,
+                    arg(0),
+                    arg(1),
+                    arg(2),
+                    arg(3),
+                    arg(4),
+                    losses.clone().into_tensor_arg(),
+                    counts.clone().into_tensor_arg(),
+                    classes,
+                    pixels,
+                    focal,
+                    power,
+                    DType::F32.into(),
+                );
+                reduce(client, losses, counts, &outputs, reduction);
+            }
+            Self::SigmoidBackward {
+                focal,
+                power,
+                uniform,
+            } => kernels::sigmoid_backward::launch::<R>(
+                client,
+                elements,
+                element_dim,
+                arg(0),
+                arg(1),
+                arg(2),
+                arg(3),
+                arg(4),
+                arg(5),
+                arg(6),
+                out(0),
+                classes,
+                pixels,
+                focal,
+                power,
+                uniform,
+                DType::F32.into(),
+            ),
             Self::OverlapForward { .. } => unreachable!("returned above"),
             Self::OverlapBackward {
                 indices,
@@ -257,6 +321,33 @@ impl Pass {
         }
         outputs
     }
+}
+
+/// For `Sum` and `Mean`, `outputs` (loss, scale, out-of-range count) from each element's
+/// loss and weight in the mean: one launch of one cube. Nothing for `None`.
+fn reduce<R: CubeRuntime>(
+    client: &ComputeClient<R>,
+    losses: CubeTensor<R>,
+    denominators: CubeTensor<R>,
+    outputs: &[CubeTensor<R>],
+    reduction: Reduction,
+) {
+    if reduction == Reduction::None {
+        return;
+    }
+    let out = |i: usize| outputs[i].clone().into_tensor_arg();
+    kernels::reduce_class_losses::launch::<R>(
+        client,
+        CubeCount::Static(1, 1, 1),
+        CubeDim::new_1d(kernels::REDUCE_THREADS as u32),
+        losses.into_tensor_arg(),
+        denominators.into_tensor_arg(),
+        out(0),
+        out(1),
+        out(2),
+        reduction == Reduction::Mean,
+        DType::F32.into(),
+    )
 }
 
 /// `[N, C, S]` of a `[N, C, d1, .., dk]` shape.
