@@ -11,9 +11,9 @@
 //! - **class overlap statistics** (`fused/overlap.rs`): one pass gives `I = Σ a·y`,
 //!   `P = Σ a^p` and `T = Σ y^p` per sample and class after the activation (keeping `a` where
 //!   a gradient is wanted); one pass writes `∂L/∂x` over it (every Dice-family loss);
-//! - **element-wise sigmoid losses** (`fused/sigmoid_ce.rs`, host only): BCE with logits
-//!   (per-channel `weight`, `pos_weight`, smoothing, `ignore_value`) and the sigmoid focal
-//!   loss, each element's loss and `∂l/∂x` in one pass.
+//! - **element-wise sigmoid losses** (`fused/sigmoid_ce.rs`): BCE with logits (per-channel
+//!   `weight`, `pos_weight`, smoothing, `ignore_value`) and the sigmoid focal loss, each
+//!   element's loss and `∂l/∂x` in one pass.
 //!
 //! On the host the kernels' blocks run compiled for AVX2 + FMA where the CPU has them (pulp's
 //! runtime detection; `fused/fast_math.rs`), the x86-64 baseline otherwise, with the same
@@ -26,7 +26,7 @@
 //! - feature `flex`: `Flex`, the same host kernels;
 //! - feature `wgpu`: `CubeBackend<WgpuRuntime, f32, i32, u32>` — `burn::backend::Wgpu` as it
 //!   is without Burn's `fusion` feature — CubeCL kernels (`fused/cube/`), one launch per pass
-//!   plus one for a reduction, for the first two primitives;
+//!   plus one for a reduction;
 //! - feature `fusion`: `Fusion<CubeBackend<..>>` (Burn's default `Wgpu`), the same CubeCL
 //!   kernels as custom fusion operations.
 //!
