@@ -26,7 +26,7 @@
 //!
 //! With the cargo feature `ndarray` (for `NdArray<f32>`) or `flex` (for `Flex`), cross-entropy,
 //! focal, every Dice-family loss, BCE with logits and the sigmoid focal loss run on fused CPU
-//! kernels (a custom autodiff node) instead of 15–25 tensor ops: 20–40× faster, and 2–3×
+//! kernels (a custom autodiff node) instead of 15–25 tensor ops: 10–40× faster, and 2–3×
 //! faster than PyTorch on the CPU for cross-entropy, focal and Dice (docs/performance.md). A
 //! reduced cross-entropy, focal or sigmoid loss is one pass over the logits, its gradient
 //! written in the same pass. With `wgpu` (Burn's `Wgpu` without its `fusion` feature) or
