@@ -400,11 +400,7 @@ mod host {
             return Err((logits, targets));
         };
         let shape = logits.dims().to_vec();
-        let dims = match shape[..] {
-            [n] => [1, 1, n],
-            [n, c, ..] => [n, c, shape[2..].iter().product()],
-            [] => unreachable!("tensors have rank >= 1"),
-        };
+        let dims = BinaryLossSpec::dims(&shape);
         let spec = BinaryLossSpec {
             weight,
             pos_weight,

@@ -121,6 +121,21 @@ pub(crate) struct BinaryLossSpec {
     pub reduction: crate::Reduction,
 }
 
+impl BinaryLossSpec {
+    /// `[N, C, S]` of an input of shape `shape` (channels on axis 1; `[1, 1, n]` for rank 1).
+    #[cfg_attr(
+        not(any(feature = "ndarray", feature = "flex", feature = "wgpu")),
+        allow(dead_code)
+    )]
+    pub(crate) fn dims(shape: &[usize]) -> [usize; 3] {
+        match shape {
+            [n] => [1, 1, *n],
+            [n, c, rest @ ..] => [*n, *c, rest.iter().product()],
+            [] => unreachable!("tensors have rank >= 1"),
+        }
+    }
+}
+
 thread_local! {
     static ENABLED: Cell<bool> = const { Cell::new(true) };
     static CALLS: Cell<u64> = const { Cell::new(0) };

@@ -216,11 +216,7 @@ pub(super) fn binary_losses<B: Backend, K: KernelBackend, const D: usize>(
     ) else {
         return Err((logits, targets));
     };
-    let shape = logits.dims();
-    let ncs = match shape[..] {
-        [n] => [1, 1, n],
-        _ => passes::ncs(&shape),
-    };
+    let ncs = BinaryLossSpec::dims(&logits.dims());
     let (Some(weights), Some(pos_weights)) = (
         device_weight::<B, K>(weight, ncs[1], x.inner()),
         device_weight::<B, K>(pos_weight, ncs[1], x.inner()),
