@@ -3,9 +3,8 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::overlap::Overlap;
+use crate::functional::overlap::{Overlap, Ratio};
 use crate::functional::per_class::ClassSet;
-use crate::reduction::reduce_unweighted;
 use crate::{Activation, EmptyClass, LossConfigError, Reduction, checks};
 
 const LOSS: &str = "DiceLoss";
@@ -273,10 +272,13 @@ impl<B: Backend> DiceLoss<B> {
             self.weight.as_ref(),
             self.ignore_index,
             self.include_background,
-            &overlap.target.device(),
+            &overlap.device,
         );
-        let losses = overlap.dice_loss(self.smooth_nr, self.smooth_dr, self.jaccard);
-        let rows = classes.mean(losses, overlap.target, self.empty_class);
-        reduce_unweighted(rows, self.reduction)
+        let ratio = Ratio::Dice {
+            smooth_nr: self.smooth_nr,
+            smooth_dr: self.smooth_dr,
+            jaccard: self.jaccard,
+        };
+        overlap.ratio_loss(ratio, &classes, self.empty_class, 1.0, self.reduction)
     }
 }

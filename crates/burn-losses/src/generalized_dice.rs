@@ -185,7 +185,6 @@ impl<B: Backend> GeneralizedDiceLoss<B> {
     }
 
     fn reduce(&self, overlap: Overlap<B>) -> Tensor<B, 1> {
-        let device = overlap.target.device();
         let classes = ClassSet::new(
             LOSS,
             &overlap.dims,
@@ -193,11 +192,11 @@ impl<B: Backend> GeneralizedDiceLoss<B> {
             None,
             None,
             self.include_background,
-            &device,
+            &overlap.device,
         );
-        let rows = overlap.generalized_dice_loss(
+        let rows = overlap.sums().generalized_dice_loss(
             self.weight_type,
-            classes.included,
+            classes.included(),
             self.smooth_nr,
             self.smooth_dr,
         );

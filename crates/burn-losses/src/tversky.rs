@@ -3,10 +3,8 @@ use burn::module::{Content, DisplaySettings, Module, ModuleDisplay};
 use burn::tensor::{Int, Tensor, backend::Backend};
 
 use crate::display::one_line_display;
-use crate::functional::math::pow_nonneg;
-use crate::functional::overlap::Overlap;
+use crate::functional::overlap::{Overlap, Ratio};
 use crate::functional::per_class::ClassSet;
-use crate::reduction::reduce_unweighted;
 use crate::{Activation, EmptyClass, LossConfigError, Reduction, checks};
 
 const LOSS: &str = "TverskyLoss";
@@ -249,10 +247,20 @@ impl<B: Backend> TverskyLoss<B> {
             self.weight.as_ref(),
             self.ignore_index,
             self.include_background,
-            &overlap.target.device(),
+            &overlap.device,
         );
-        let losses = overlap.tversky_loss(self.alpha, self.beta, self.smooth_nr, self.smooth_dr);
-        let rows = classes.mean(losses, overlap.target, self.empty_class);
-        reduce_unweighted(pow_nonneg(rows, self.gamma), self.reduction)
+        let ratio = Ratio::Tversky {
+            alpha: self.alpha,
+            beta: self.beta,
+            smooth_nr: self.smooth_nr,
+            smooth_dr: self.smooth_dr,
+        };
+        overlap.ratio_loss(
+            ratio,
+            &classes,
+            self.empty_class,
+            self.gamma,
+            self.reduction,
+        )
     }
 }

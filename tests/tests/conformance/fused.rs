@@ -222,8 +222,9 @@ fn softmax_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
 }
 
 /// The Dice family: softmax, sigmoid and no activation; powers 1, 2 and 1.5; per sample and
-/// batch; Jaccard; index targets with pixels outside `[0, C)`, one-hot and soft targets; Tversky,
-/// generalized Dice and binary Dice.
+/// batch; Jaccard; index targets with pixels outside `[0, C)`, one-hot and soft targets; the
+/// score step's options (reductions, empty-class policies, weights, left-out classes, Tversky's
+/// `gamma`); Tversky, generalized Dice and binary Dice (empty masks).
 fn overlap_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
     let device = &ctx.device;
     for (k, shape) in SHAPES.iter().enumerate() {
@@ -256,14 +257,57 @@ fn overlap_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                     dice.forward(x.swap_dims(2, 3), soft_swapped.clone())
                 });
             }
-            let tversky = TverskyLossConfig::new()
-                .with_activation(activation)
-                .with_alpha(0.3)
-                .with_beta(0.7)
-                .init::<B>(device);
-            agree(ctx, &format!("tversky {activation:?}"), x.clone(), |x| {
-                tversky.forward_indices(x, indices.clone())
-            });
+            // The score step's options: each reduction and empty-class policy (the index
+            // targets leave classes empty in the small shapes), class weights, channel 0 and an
+            // ignored channel left out, no smoothing, pooled rows.
+            let policies = [
+                (Reduction::None, EmptyClass::Keep),
+                (Reduction::Sum, EmptyClass::Zero),
+                (Reduction::Mean, EmptyClass::Exclude),
+                (Reduction::None, EmptyClass::Exclude),
+            ];
+            for (k, (reduction, empty)) in policies.into_iter().enumerate() {
+                let mut config = DiceLossConfig::new()
+                    .with_activation(activation)
+                    .with_reduction(reduction)
+                    .with_empty_class(empty)
+                    .with_batch(k == 3)
+                    .with_weight(Some(class_weights(c)))
+                    .with_smooth(if k == 1 { 0.0 } else { 1.0 });
+                if c >= 2 {
+                    config = config.with_include_background(k % 2 == 1);
+                }
+                if c >= 3 {
+                    config = config.with_ignore_index(Some(c - 1));
+                }
+                let dice = config.init::<B>(device);
+                let name = format!(
+                    "dice {activation:?} {reduction:?} {empty:?} batch {}",
+                    k == 3
+                );
+                agree(ctx, &name, x.clone(), |x| {
+                    dice.forward_indices(x, indices.clone())
+                });
+            }
+            for (gamma, reduction, empty) in [
+                (1.0, Reduction::Mean, EmptyClass::Keep),
+                (0.75, Reduction::None, EmptyClass::Zero),
+                (2.0, Reduction::Sum, EmptyClass::Exclude),
+            ] {
+                let tversky = TverskyLossConfig::new()
+                    .with_activation(activation)
+                    .with_alpha(0.3)
+                    .with_beta(0.7)
+                    .with_gamma(gamma)
+                    .with_reduction(reduction)
+                    .with_empty_class(empty)
+                    .with_weight(Some(class_weights(c)))
+                    .init::<B>(device);
+                let name = format!("tversky {activation:?} gamma {gamma} {reduction:?} {empty:?}");
+                agree(ctx, &name, x.clone(), |x| {
+                    tversky.forward_indices(x, indices.clone())
+                });
+            }
             for weight_type in [
                 GeneralizedDiceWeight::Square,
                 GeneralizedDiceWeight::Uniform,
@@ -280,10 +324,52 @@ fn overlap_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                 );
             }
         }
-        let binary = BinaryDiceLossConfig::new().init::<B>(device);
         let x1: Tensor<B, 4> = x.clone().slice([0..n, 0..1, 0..h, 0..w]);
         let y1: Tensor<B, 4> = soft.clone().slice([0..n, 0..1, 0..h, 0..w]).round();
-        agree(ctx, "binary dice", x1, |x| binary.forward(x, y1.clone()));
+        // The last sample's mask empty.
+        let y1 = y1.slice_fill([n - 1..n, 0..1, 0..h, 0..w], 0.0);
+        for (activation, batch, reduction, empty, jaccard) in [
+            (
+                Activation::None,
+                false,
+                Reduction::Mean,
+                EmptyClass::Keep,
+                false,
+            ),
+            (
+                Activation::Sigmoid,
+                false,
+                Reduction::None,
+                EmptyClass::Zero,
+                true,
+            ),
+            (
+                Activation::Sigmoid,
+                true,
+                Reduction::None,
+                EmptyClass::Exclude,
+                false,
+            ),
+            (
+                Activation::Sigmoid,
+                false,
+                Reduction::Sum,
+                EmptyClass::Exclude,
+                false,
+            ),
+        ] {
+            let binary = BinaryDiceLossConfig::new()
+                .with_activation(activation)
+                .with_batch(batch)
+                .with_reduction(reduction)
+                .with_empty_class(empty)
+                .with_jaccard(jaccard)
+                .init::<B>(device);
+            let name = format!(
+                "binary dice {activation:?} batch {batch} {reduction:?} {empty:?} jaccard {jaccard}"
+            );
+            agree(ctx, &name, x1.clone(), |x| binary.forward(x, y1.clone()));
+        }
     }
 }
 

@@ -6,14 +6,16 @@ use burn::tensor::{Tensor, backend::Backend};
 use super::math::safe_div;
 use crate::{Activation, EmptyClass, checks};
 
-/// The included classes `I` of a loss and their weights, as `[1, C]` rows.
+/// The included classes `I` of a loss and their weights, kept on the host until the generic
+/// path asks for them as `[1, C]` rows (the fused step reads them as they are).
 pub(crate) struct ClassSet<B: Backend> {
     /// `1` for an included class, `0` otherwise.
-    pub included: Tensor<B, 2>,
-    /// `w_c` (or `1` without weights) for an included class, `0` otherwise.
-    weight: Tensor<B, 2>,
+    mask: Vec<f32>,
+    /// The loss's class weights `w_c` (`[C]`), if any.
+    weight: Option<Tensor<B, 1>>,
     /// `|I|`.
     count: usize,
+    device: B::Device,
 }
 
 impl<B: Backend> ClassSet<B> {
@@ -63,21 +65,32 @@ impl<B: Backend> ClassSet<B> {
             "{loss}: no class left: ignore_index {ignore_index:?} and include_background = \
              {include_background} leave out every channel of the input (shape {dims:?})"
         );
-        let included =
-            Tensor::<B, 1>::from_floats(mask.as_slice(), device).reshape([1, num_classes]);
-        let weight = match weight {
-            Some(weight) => {
-                let [len] = weight.dims();
-                checks::class_count(loss, "weight", len, num_classes, dims);
-                weight.clone().reshape([1, num_classes]) * included.clone()
-            }
-            None => included.clone(),
-        };
-        Self {
-            included,
-            weight,
-            count,
+        if let Some(weight) = weight {
+            let [len] = weight.dims();
+            checks::class_count(loss, "weight", len, num_classes, dims);
         }
+        Self {
+            mask,
+            weight: weight.cloned(),
+            count,
+            device: device.clone(),
+        }
+    }
+
+    /// `1` for an included class, `0` otherwise, per class.
+    pub fn mask(&self) -> &[f32] {
+        &self.mask
+    }
+
+    /// The loss's class weights (`[C]`), if any; [`mean`](Self::mean) zeroes the excluded ones.
+    pub fn weight(&self) -> Option<&Tensor<B, 1>> {
+        self.weight.as_ref()
+    }
+
+    /// The mask as a `[1, C]` row.
+    pub fn included(&self) -> Tensor<B, 2> {
+        let num_classes = self.mask.len();
+        Tensor::<B, 1>::from_floats(self.mask.as_slice(), &self.device).reshape([1, num_classes])
     }
 
     /// The per-row loss `[R]` from per-class losses `[R, C]`: the weighted class mean
@@ -88,17 +101,19 @@ impl<B: Backend> ClassSet<B> {
         target_sums: Tensor<B, 2>,
         empty: EmptyClass,
     ) -> Tensor<B, 1> {
+        let included = self.included();
+        let weight = match &self.weight {
+            Some(weight) => weight.clone().reshape([1, self.mask.len()]) * included.clone(),
+            None => included.clone(),
+        };
         let mean = match empty {
-            EmptyClass::Keep => (losses * self.weight.clone())
+            EmptyClass::Keep => (losses * weight).sum_dim(1).div_scalar(self.count as f32),
+            EmptyClass::Zero => (losses.mask_fill(target_sums.equal_elem(0.0), 0.0) * weight)
                 .sum_dim(1)
                 .div_scalar(self.count as f32),
-            EmptyClass::Zero => (losses.mask_fill(target_sums.equal_elem(0.0), 0.0)
-                * self.weight.clone())
-            .sum_dim(1)
-            .div_scalar(self.count as f32),
             EmptyClass::Exclude => {
-                let present = target_sums.greater_elem(0.0).float() * self.included.clone();
-                let weighted = (losses * self.weight.clone() * present.clone()).sum_dim(1);
+                let present = target_sums.greater_elem(0.0).float() * included;
+                let weighted = (losses * weight * present.clone()).sum_dim(1);
                 safe_div(weighted, present.sum_dim(1))
             }
         };

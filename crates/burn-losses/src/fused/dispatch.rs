@@ -3,7 +3,7 @@
 
 use burn::tensor::{Int, Tensor, backend::Backend};
 
-use super::{BinaryLossSpec, ClassLossSpec};
+use super::{BinaryLossSpec, ClassLossSpec, ScoreSpec};
 use crate::Activation;
 use crate::functional::overlap::OverlapTargets;
 #[cfg(feature = "fusion")]
@@ -211,6 +211,41 @@ pub(crate) fn overlap_statistics<B: Backend, const D: usize, const K: usize>(
     Err((input, targets))
 }
 
+/// The Dice-family loss of overlap statistics `[N, 3, C]` (from [`overlap_statistics`]) as
+/// `spec` says, with class weights `weight` (`None`: `1`), on the fused step; the statistics
+/// back where there is none (another backend, or weights that need a gradient).
+pub(crate) fn overlap_score<B: Backend>(
+    stats: Tensor<B, 3>,
+    weight: Option<&Tensor<B, 1>>,
+    spec: &ScoreSpec,
+) -> Result<Tensor<B, 1>, Tensor<B, 3>> {
+    if !super::is_enabled() {
+        return Err(stats);
+    }
+    #[cfg(feature = "ndarray")]
+    attempt!(
+        stats,
+        host::overlap_score::<B, burn::backend::NdArray<f32>>(stats, weight, spec)
+    );
+    #[cfg(feature = "flex")]
+    attempt!(
+        stats,
+        host::overlap_score::<B, burn::backend::Flex>(stats, weight, spec)
+    );
+    #[cfg(feature = "wgpu")]
+    attempt!(
+        stats,
+        super::cube::overlap_score::<B, Wgpu>(stats, weight, spec)
+    );
+    #[cfg(feature = "fusion")]
+    attempt!(
+        stats,
+        super::cube::overlap_score::<B, Fusion<Wgpu>>(stats, weight, spec)
+    );
+    let _ = (weight, spec);
+    Err(stats)
+}
+
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod host {
     use std::sync::Arc;
@@ -227,11 +262,12 @@ mod host {
     use super::super::host::{HostBackend, HostInts};
     use super::super::overlap::{self, HostTargets, OverlapSpec};
     use super::super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register};
+    use super::super::score;
     use super::super::sigmoid_ce;
     use super::super::softmax_ce;
     use super::{
         BinaryInputs, BinaryLossSpec, ClassInputs, ClassLossSpec, ClassLosses, OutOfRange,
-        OverlapInputs,
+        OverlapInputs, ScoreSpec,
     };
     use crate::functional::overlap::OverlapTargets;
     use crate::{Activation, Reduction};
@@ -427,6 +463,31 @@ mod host {
         Ok(x.output::<B, 1>(loss, tracked))
     }
 
+    pub(super) fn overlap_score<B: Backend, I: HostBackend>(
+        stats: Tensor<B, 3>,
+        weight: Option<&Tensor<B, 1>>,
+        spec: &ScoreSpec,
+    ) -> Result<Tensor<B, 1>, Tensor<B, 3>> {
+        let (Some(x), Some(weight)) = (host_float::<B, I, 3>(&stats), host_weight::<B, I>(weight))
+        else {
+            return Err(stats);
+        };
+        let [n, _, c] = stats.dims();
+        let weight = weight.unwrap_or_else(|| vec![1.0; c]);
+        let (loss, slopes) = score::forward(&floats::<I>(x.inner()), [n, c], &weight, spec);
+        let len = loss.len();
+        let loss = I::from_floats(loss, vec![len], x.inner());
+        let tracked = |input: &AutodiffFloat<I>, loss| {
+            let state = GradientState {
+                gradient: Arc::new(slopes),
+                shape: vec![n, 3, c],
+                factor: 1.0,
+            };
+            register(ScaleGradient, state, input, loss)
+        };
+        Ok(x.output::<B, 1>(loss, tracked))
+    }
+
     #[derive(Debug)]
     struct ClassLossBackward;
 
@@ -469,9 +530,10 @@ mod host {
         }
     }
 
-    /// The backward pass of a loss whose forward pass wrote its gradient (a reduced loss) or
-    /// each element's derivative (an unreduced one): that times the upstream gradient, in
-    /// place (handed over as it is where the upstream value is `1`).
+    /// The backward pass of a loss whose forward pass wrote its gradient (a reduced loss),
+    /// each element's derivative (an unreduced one), or each row's (a per-sample Dice-family
+    /// loss, one upstream value per sample's block of statistics): that times the upstream
+    /// gradient, in place (handed over as it is where the upstream value is `1`).
     #[derive(Debug)]
     struct ScaleGradient;
 
@@ -501,7 +563,15 @@ mod host {
                 match g[..] {
                     [g] if g * factor == 1.0 => {}
                     [g] => gradient.par_iter_mut().for_each(|v| *v *= g * factor),
-                    _ => (gradient.par_iter_mut().zip(&g[..])).for_each(|(v, &g)| *v *= g * factor),
+                    _ if g.len() == gradient.len() => {
+                        (gradient.par_iter_mut().zip(&g[..])).for_each(|(v, &g)| *v *= g * factor)
+                    }
+                    // One upstream value per row of equal blocks (a per-sample loss).
+                    _ => {
+                        let block = gradient.len() / g.len();
+                        (gradient.chunks_mut(block).zip(&g[..]))
+                            .for_each(|(row, &g)| row.iter_mut().for_each(|v| *v *= g * factor))
+                    }
                 }
                 I::from_floats(gradient, shape, &upstream)
             });

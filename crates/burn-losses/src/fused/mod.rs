@@ -10,7 +10,11 @@
 //!   only scales it); an unreduced one is one pass per direction;
 //! - **class overlap statistics** (`fused/overlap.rs`): one pass gives `I = Σ a·y`,
 //!   `P = Σ a^p` and `T = Σ y^p` per sample and class after the activation (keeping `a` where
-//!   a gradient is wanted); one pass writes `∂L/∂x` over it (every Dice-family loss);
+//!   a gradient is wanted); one pass writes `∂L/∂x` over it (every Dice-family loss). What
+//!   turns those `[N, 3, C]` sums into the loss (ratio per class, class mean, power,
+//!   reduction) is one more small step, `fused/score.rs` (one launch of one cube on the
+//!   device), for Dice, Jaccard, Tversky and binary Dice; generalized Dice keeps tensor
+//!   operations there;
 //! - **element-wise sigmoid losses** (`fused/sigmoid_ce.rs`): BCE with logits (per-channel
 //!   `weight`, `pos_weight`, smoothing, `ignore_value`) and the sigmoid focal loss, each
 //!   element's loss and `∂l/∂x` in one pass.
@@ -62,6 +66,8 @@ mod overlap;
 #[cfg(any(feature = "ndarray", feature = "flex", feature = "wgpu"))]
 mod primitive;
 #[cfg(any(feature = "ndarray", feature = "flex"))]
+mod score;
+#[cfg(any(feature = "ndarray", feature = "flex"))]
 mod sigmoid_ce;
 #[cfg(any(feature = "ndarray", feature = "flex"))]
 mod softmax_ce;
@@ -69,7 +75,7 @@ mod softmax_ce;
 use std::cell::Cell;
 
 pub(crate) use dispatch::{
-    OutOfRange, binary_losses, class_losses, overlap_statistics, soft_class_losses,
+    OutOfRange, binary_losses, class_losses, overlap_score, overlap_statistics, soft_class_losses,
 };
 
 /// The loss per pixel.
@@ -94,6 +100,39 @@ pub(crate) struct ClassLossSpec {
     /// `None`: the per-pixel losses; `Sum`; `Mean`: over the pixels' total weight in the mean
     /// (`w_y` each for cross-entropy, `1` for focal), `0` where that is `0`. Probability
     /// targets take `None` (their callers reduce).
+    pub reduction: crate::Reduction,
+}
+
+/// A Dice-family loss from the overlap statistics `[N, 3, C]` (`I`, `P`, `T` per sample and
+/// class): per row (sample, or the pooled batch) and class
+/// `l_c = 1 − (a·I_c + s_nr) / (b·I_c + u·P_c + v·T_c + s_dr)` (`0` where the denominator is
+/// `0`); the row's class mean `(Σ_c ω_c·l_c) / D` (`ω_c` the class weight times inclusion,
+/// `0` for an empty class under `Zero` and `Exclude`; `D` the number of included classes, or
+/// of included non-empty ones under `Exclude`; `0` where `D = 0`); that to the power `γ`
+/// (`pow_nonneg`'s rules); reduced over the rows.
+///
+/// Dice is `a = 2, [b, u, v] = [0, 1, 1]`; Jaccard `2, [−2, 2, 2]`; Tversky `1, [1 − α − β,
+/// α, β]`.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    not(any(feature = "ndarray", feature = "flex", feature = "wgpu")),
+    allow(dead_code)
+)]
+pub(crate) struct ScoreSpec {
+    /// `a`.
+    pub numerator: f32,
+    /// `[b, u, v]`.
+    pub denominator: [f32; 3],
+    /// `[s_nr, s_dr]`.
+    pub smooth: [f32; 2],
+    /// Per class, `1` if it counts, `0` if not (`ignore_index`, `include_background`).
+    pub included: Vec<f32>,
+    pub empty: crate::EmptyClass,
+    /// `γ` (`1`: none).
+    pub gamma: f32,
+    /// One row pooled over the batch (else one per sample).
+    pub batch: bool,
+    /// Over the rows.
     pub reduction: crate::Reduction,
 }
 

@@ -834,3 +834,211 @@ pub(crate) fn sigmoid_backward<F: Float>(
     }
     grad[i] = element.derivative * g * scale[0];
 }
+
+/// One class of one row of [`overlap_score`]: its loss `l`, `∂l/∂(I, P, T)`, its weight in
+/// the class mean and its count in an `Exclude` mean's denominator.
+#[derive(CubeType, Clone, Copy)]
+struct ClassScore<F: Float> {
+    loss: F,
+    di: F,
+    dp: F,
+    dt: F,
+    weight: F,
+    counted: F,
+}
+
+/// Class `k` of the row of samples `first..last` (one, or all of them pooled), the formulas
+/// of `fused/score.rs` (`params` as in [`overlap_score`]).
+#[cube]
+// The compile-time switches stay outer `if`s of their own: CubeCL drops them at expansion.
+#[allow(clippy::too_many_arguments, clippy::collapsible_if)]
+fn class_score<F: Float>(
+    stats: &Tensor<F>,
+    weights: &Tensor<F>,
+    params: &Tensor<F>,
+    first: usize,
+    last: usize,
+    k: usize,
+    c: usize,
+    #[comptime] zero_empty: bool,
+    #[comptime] exclude_empty: bool,
+) -> ClassScore<F> {
+    let mut i = F::new(0.0);
+    let mut p = F::new(0.0);
+    let mut t = F::new(0.0);
+    for m in first..last {
+        let at = m * 3 * c + k;
+        i += stats[at];
+        p += stats[at + c];
+        t += stats[at + 2 * c];
+    }
+    let numerator = params[0] * i + params[4];
+    let denominator = params[1] * i + params[2] * p + params[3] * t + params[5];
+    let mut loss = F::new(0.0);
+    let mut di = F::new(0.0);
+    let mut dp = F::new(0.0);
+    let mut dt = F::new(0.0);
+    if denominator != F::new(0.0) {
+        let ratio = numerator / denominator;
+        loss = F::new(1.0) - ratio;
+        di = (ratio * params[1] - params[0]) / denominator;
+        dp = ratio * params[2] / denominator;
+        dt = ratio * params[3] / denominator;
+    }
+    let included = params[8 + k];
+    let mut weight = weights[k] * included;
+    let mut counted = included;
+    if zero_empty {
+        if t == F::new(0.0) {
+            weight = F::new(0.0);
+        }
+    }
+    if exclude_empty {
+        if t <= F::new(0.0) {
+            weight = F::new(0.0);
+            counted = F::new(0.0);
+        }
+    }
+    ClassScore::<F> {
+        loss,
+        di,
+        dp,
+        dt,
+        weight,
+        counted,
+    }
+}
+
+/// A Dice-family loss from the overlap statistics `stats` (`[N, 3, C]`), by one cube (the
+/// formula of `ScoreSpec`; `params = [a, b, u, v, s_nr, s_dr, γ, |I|, included_0, ..]`): the
+/// loss per row (`[R]`), or with `reduced` their sum (with `mean` over `R`), and each
+/// statistic's slope `∂loss/∂stat` (`[N, 3, C]`) for an upstream gradient of `1`. Each
+/// thread takes rows `unit, unit + threads, ..`.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn overlap_score<F: Float>(
+    stats: &Tensor<F>,
+    weights: &Tensor<F>,
+    params: &Tensor<F>,
+    loss: &mut Tensor<F>,
+    slopes: &mut Tensor<F>,
+    samples: u32,
+    classes: u32,
+    #[comptime] batch: bool,
+    #[comptime] zero_empty: bool,
+    #[comptime] exclude_empty: bool,
+    #[comptime] reduced: bool,
+    #[comptime] mean: bool,
+    #[define(F)] _dtype: StorageType,
+) {
+    let unit = UNIT_POS as usize;
+    let threads = CUBE_DIM as usize;
+    let (n, c) = (samples as usize, classes as usize);
+    let mut rows = n;
+    if batch {
+        rows = 1;
+    }
+    let mut scale = F::new(1.0);
+    if mean {
+        scale = F::new(1.0) / F::cast_from(rows);
+    }
+    let mut partial = F::new(0.0);
+    let mut row = unit;
+    while row < rows {
+        let mut first = row;
+        let mut last = row + 1;
+        if batch {
+            first = 0;
+            last = n;
+        }
+        let mut total = F::new(0.0);
+        let mut counted = F::new(0.0);
+        for k in 0..c {
+            let class = class_score::<F>(
+                stats,
+                weights,
+                params,
+                first,
+                last,
+                k,
+                c,
+                zero_empty,
+                exclude_empty,
+            );
+            total += class.weight * class.loss;
+            counted += class.counted;
+        }
+        let mut denominator = params[7];
+        if exclude_empty {
+            denominator = counted;
+        }
+        let mut value = F::new(0.0);
+        let mut factor = F::new(0.0);
+        if denominator != F::new(0.0) {
+            value = total / denominator;
+            factor = scale * power_slope::<F>(value, params[6]) / denominator;
+        }
+        let row_loss = power::<F>(value, params[6]);
+        if reduced {
+            partial += row_loss;
+        } else {
+            loss[row] = row_loss;
+        }
+        for k in 0..c {
+            let class = class_score::<F>(
+                stats,
+                weights,
+                params,
+                first,
+                last,
+                k,
+                c,
+                zero_empty,
+                exclude_empty,
+            );
+            let w = factor * class.weight;
+            for m in first..last {
+                let at = m * 3 * c + k;
+                slopes[at] = w * class.di;
+                slopes[at + c] = w * class.dp;
+                slopes[at + 2 * c] = w * class.dt;
+            }
+        }
+        row += threads;
+    }
+    if reduced {
+        let mut sums = SharedMemory::<F>::new(REDUCE_THREADS);
+        sums[unit] = partial;
+        sync_cube();
+        let mut half = threads / 2;
+        while half > 0 {
+            if unit < half {
+                let other = sums[unit + half];
+                sums[unit] += other;
+            }
+            sync_cube();
+            half /= 2;
+        }
+        if unit == 0 {
+            loss[0] = sums[0] * scale;
+        }
+    }
+}
+
+/// `∂L/∂stats` of [`overlap_score`]: each slope times its row's upstream gradient,
+/// `upstream[i / block]` (`block`: the statistics per upstream value, all of them for a
+/// reduced loss or a pooled row, `3·C` per sample otherwise).
+#[cube(launch)]
+pub(crate) fn overlap_score_backward<F: Float>(
+    slopes: &Tensor<F>,
+    upstream: &Tensor<F>,
+    grad: &mut Tensor<F>,
+    block: u32,
+    #[define(F)] _dtype: StorageType,
+) {
+    let i = ABSOLUTE_POS;
+    if i >= slopes.len() {
+        terminate!();
+    }
+    grad[i] = slopes[i] * upstream[i / block as usize];
+}

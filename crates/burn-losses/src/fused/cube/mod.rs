@@ -24,7 +24,7 @@ use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::dispatch::{BinaryInputs, ClassInputs, ClassLosses, OutOfRange, OverlapInputs};
 use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register, untracked};
-use super::{BinaryLossKind, BinaryLossSpec, ClassLossKind, ClassLossSpec};
+use super::{BinaryLossKind, BinaryLossSpec, ClassLossKind, ClassLossSpec, ScoreSpec};
 use crate::functional::overlap::OverlapTargets;
 use crate::{Activation, Reduction};
 use passes::Pass;
@@ -305,6 +305,50 @@ pub(super) fn overlap<B: Backend, K: KernelBackend, const D: usize, const K_: us
         activation,
     };
     Ok(x.output::<B, 3>(stats, with_backward(backward, inputs)))
+}
+
+/// A Dice-family loss from the overlap statistics `[N, 3, C]`: one launch of one cube forward
+/// (which also writes each statistic's slope), one launch backward.
+pub(super) fn overlap_score<B: Backend, K: KernelBackend>(
+    stats: Tensor<B, 3>,
+    weight: Option<&Tensor<B, 1>>,
+    spec: &ScoreSpec,
+) -> Result<Tensor<B, 1>, Tensor<B, 3>> {
+    let Some(x) = device_float::<B, K, 3>(&stats) else {
+        return Err(stats);
+    };
+    let [_, _, c] = stats.dims();
+    let Some(weights) = device_weight::<B, K>(weight, c, x.inner()) else {
+        return Err(stats);
+    };
+    let [b, u, v] = spec.denominator;
+    let [smooth_nr, smooth_dr] = spec.smooth;
+    let count = spec.included.iter().sum::<f32>();
+    let mut params = vec![
+        spec.numerator,
+        b,
+        u,
+        v,
+        smooth_nr,
+        smooth_dr,
+        spec.gamma,
+        count,
+    ];
+    params.extend_from_slice(&spec.included);
+    let inputs = vec![
+        Input::Float(x.inner().clone()),
+        weights,
+        upload::<K>(params, x.inner()),
+    ];
+    let forward = Pass::ScoreForward {
+        batch: spec.batch,
+        empty: spec.empty,
+        reduction: spec.reduction,
+    };
+    let [loss, slopes] = <[_; 2]>::try_from(K::run(forward, inputs))
+        .unwrap_or_else(|_| unreachable!("the loss and the slopes"));
+    let backward = with_backward(Pass::ScoreBackward, vec![Input::Float(slopes)]);
+    Ok(x.output::<B, 1>(loss, backward))
 }
 
 /// Registers a forward pass's output on the autodiff graph, its backward pass `backward` on

@@ -10,7 +10,7 @@ use cubecl::prelude::{ComputeClient, CubeCount};
 use cubecl::{CubeDim, calculate_cube_count_elemwise};
 
 use super::kernels;
-use crate::{Activation, Reduction};
+use crate::{Activation, EmptyClass, Reduction};
 
 /// One pass. Inputs, in order (`targets` is the only int tensor, and only with class
 /// indices); outputs are f32.
@@ -25,9 +25,12 @@ use crate::{Activation, Reduction};
 /// | `OverlapBackward` | input, targets, params, upstream | `∂L/∂input` |
 /// | `SigmoidForward` | logits, targets, weights, pos_weights, params | losses `[N·C·S]`; reduced: loss, scale, count (`[1]` each) |
 /// | `SigmoidBackward` | logits, targets, weights, pos_weights, params, scale, upstream | `∂L/∂logits` |
+/// | `ScoreForward` | statistics `[N, 3, C]`, weights, params | loss (`[1]`, or `[R]` for `None`), slopes `[N, 3, C]` |
+/// | `ScoreBackward` | slopes, upstream | `∂L/∂statistics` |
 ///
 /// `params` is `[1 − ε, ε/C, γ]` for the class losses, `[p]` for the overlap and `[ε,
-/// ignore_value, has_ignore, α, has_α, γ]` for the sigmoid losses; `scale` is the factor from
+/// ignore_value, has_ignore, α, has_α, γ]` for the sigmoid losses, `[a, b, u, v, s_nr, s_dr, γ,
+/// |I|, included_0, ..]` for the score (see `ScoreSpec`); `scale` is the factor from
 /// the upstream gradient to each pixel's (`1/Σ d` for a mean).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Pass {
@@ -72,6 +75,14 @@ pub(crate) enum Pass {
         power: bool,
         uniform: bool,
     },
+    /// One cube.
+    ScoreForward {
+        /// One row pooled over the batch.
+        batch: bool,
+        empty: EmptyClass,
+        reduction: Reduction,
+    },
+    ScoreBackward,
 }
 
 /// Pixels per lane of the overlap sums: enough lanes to fill a device, few enough that each
@@ -91,14 +102,23 @@ impl Pass {
             Self::SoftForward
             | Self::SoftBackward
             | Self::SigmoidForward { .. }
-            | Self::SigmoidBackward { .. } => None,
+            | Self::SigmoidBackward { .. }
+            | Self::ScoreForward { .. }
+            | Self::ScoreBackward => None,
         }
     }
 
-    /// The shapes of the outputs, from that of the first input (`[N, C, d1, .., dk]`).
+    /// The shapes of the outputs, from that of the first input (`[N, C, d1, .., dk]`; the
+    /// statistics `[N, 3, C]` for the score).
     pub fn output_shapes(self, input: &Shape) -> Vec<Shape> {
         let [n, c, s] = ncs(input.as_slice());
         match self {
+            Self::ScoreForward {
+                batch: false,
+                reduction: Reduction::None,
+                ..
+            } => vec![Shape::new([n]), input.clone()],
+            Self::ScoreForward { .. } => vec![Shape::new([1]), input.clone()],
             Self::ClassForward {
                 reduction: Reduction::None,
                 ..
@@ -114,7 +134,8 @@ impl Pass {
             Self::ClassBackward { .. }
             | Self::SoftBackward
             | Self::OverlapBackward { .. }
-            | Self::SigmoidBackward { .. } => vec![input.clone()],
+            | Self::SigmoidBackward { .. }
+            | Self::ScoreBackward => vec![input.clone()],
         }
     }
 
@@ -127,6 +148,9 @@ impl Pass {
         } = self
         {
             return vec![overlap_sums(&inputs, indices, activation)];
+        }
+        if matches!(self, Self::ScoreForward { .. } | Self::ScoreBackward) {
+            return self.run_score(&inputs);
         }
         let x = &inputs[0];
         let [n, c, s] = ncs(x.meta.shape());
@@ -278,7 +302,9 @@ impl Pass {
                 uniform,
                 DType::F32.into(),
             ),
-            Self::OverlapForward { .. } => unreachable!("returned above"),
+            Self::OverlapForward { .. } | Self::ScoreForward { .. } | Self::ScoreBackward => {
+                unreachable!("returned above")
+            }
             Self::OverlapBackward {
                 indices,
                 activation,
@@ -318,6 +344,63 @@ impl Pass {
                     )
                 }
             }
+        }
+        outputs
+    }
+}
+
+impl Pass {
+    /// `ScoreForward` (one cube) or `ScoreBackward` (one thread per statistic).
+    fn run_score<R: CubeRuntime>(self, inputs: &[CubeTensor<R>]) -> Vec<CubeTensor<R>> {
+        let stats = &inputs[0];
+        let client = &stats.client;
+        let [n, _, c] = ncs(stats.meta.shape());
+        let outputs: Vec<_> = self
+            .output_shapes(stats.meta.shape())
+            .into_iter()
+            .map(|shape| empty(stats, shape))
+            .collect();
+        let arg = |i: usize| inputs[i].clone().into_tensor_arg();
+        let out = |i: usize| outputs[i].clone().into_tensor_arg();
+        match self {
+            Self::ScoreForward {
+                batch,
+                empty: policy,
+                reduction,
+            } => kernels::overlap_score::launch::<R>(
+                client,
+                CubeCount::Static(1, 1, 1),
+                CubeDim::new_1d(kernels::REDUCE_THREADS as u32),
+                arg(0),
+                arg(1),
+                arg(2),
+                out(0),
+                out(1),
+                n as u32,
+                c as u32,
+                batch,
+                policy == EmptyClass::Zero,
+                policy == EmptyClass::Exclude,
+                reduction != Reduction::None,
+                reduction == Reduction::Mean,
+                DType::F32.into(),
+            ),
+            Self::ScoreBackward => {
+                let len = n * 3 * c;
+                let block = len / inputs[1].meta.shape().num_elements();
+                let (count, dim) = grid(client, len);
+                kernels::overlap_score_backward::launch::<R>(
+                    client,
+                    count,
+                    dim,
+                    arg(0),
+                    arg(1),
+                    out(0),
+                    block as u32,
+                    DType::F32.into(),
+                )
+            }
+            _ => unreachable!("a score pass"),
         }
         outputs
     }
