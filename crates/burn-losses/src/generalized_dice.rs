@@ -5,7 +5,6 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 use crate::display::one_line_display;
 use crate::functional::overlap::Overlap;
 use crate::functional::per_class::ClassSet;
-use crate::reduction::reduce_unweighted;
 use crate::{Activation, GeneralizedDiceWeight, LossConfigError, Reduction, checks};
 
 const LOSS: &str = "GeneralizedDiceLoss";
@@ -194,12 +193,7 @@ impl<B: Backend> GeneralizedDiceLoss<B> {
             self.include_background,
             &overlap.device,
         );
-        let rows = overlap.sums().generalized_dice_loss(
-            self.weight_type,
-            classes.included(),
-            self.smooth_nr,
-            self.smooth_dr,
-        );
-        reduce_unweighted(rows, self.reduction)
+        let smooth = [self.smooth_nr, self.smooth_dr];
+        overlap.generalized_dice_loss(self.weight_type, &classes, smooth, self.reduction)
     }
 }

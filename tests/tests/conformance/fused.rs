@@ -323,6 +323,27 @@ fn overlap_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                     |x| gdl.forward(x, soft.clone()),
                 );
             }
+            // Empty classes (index targets) take the row's largest weight; every reduction,
+            // pooled rows, channel 0 left out.
+            for (weight_type, batch, reduction) in [
+                (GeneralizedDiceWeight::Square, false, Reduction::None),
+                (GeneralizedDiceWeight::Simple, true, Reduction::Sum),
+                (GeneralizedDiceWeight::Uniform, false, Reduction::Mean),
+            ] {
+                let gdl = GeneralizedDiceLossConfig::new()
+                    .with_activation(activation)
+                    .with_weight_type(weight_type)
+                    .with_batch(batch)
+                    .with_reduction(reduction)
+                    .with_include_background(c == 1 || !batch)
+                    .init::<B>(device);
+                let name = format!(
+                    "generalized dice {weight_type:?} {activation:?} batch {batch} {reduction:?} indices"
+                );
+                agree(ctx, &name, x.clone(), |x| {
+                    gdl.forward_indices(x, indices.clone())
+                });
+            }
         }
         let x1: Tensor<B, 4> = x.clone().slice([0..n, 0..1, 0..h, 0..w]);
         let y1: Tensor<B, 4> = soft.clone().slice([0..n, 0..1, 0..h, 0..w]).round();

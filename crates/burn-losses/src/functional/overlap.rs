@@ -13,7 +13,7 @@ use super::math::{one_minus_ratio, pow_nonneg, safe_div};
 use super::per_class::ClassSet;
 use super::targets::one_hot_with_validity;
 use crate::checks;
-use crate::fused::{self, ScoreSpec};
+use crate::fused::{self, Score, ScoreSpec};
 use crate::reduction::reduce_unweighted;
 use crate::{Activation, EmptyClass, GeneralizedDiceWeight, Reduction};
 
@@ -220,26 +220,66 @@ impl<B: Backend> Overlap<B> {
         gamma: f32,
         reduction: Reduction,
     ) -> Tensor<B, 1> {
-        if let Statistics::Fused(stats) = &self.statistics {
-            let (numerator, denominator, smooth) = ratio.coefficients();
-            let spec = ScoreSpec {
-                numerator,
-                denominator,
-                smooth,
-                included: classes.mask().to_vec(),
-                empty,
-                gamma,
-                batch: self.batch,
-                reduction,
-            };
-            if let Ok(loss) = fused::overlap_score(stats.clone(), classes.weight(), &spec) {
-                return loss;
-            }
+        let (numerator, denominator, smooth) = ratio.coefficients();
+        let score = Score::Ratio {
+            numerator,
+            denominator,
+            empty,
+            gamma,
+        };
+        if let Some(loss) = self.fused_score(score, smooth, classes, classes.weight(), reduction) {
+            return loss;
         }
         let sums = self.sums();
         let losses = sums.ratio_loss(ratio);
         let rows = classes.mean(losses, sums.target, empty);
         reduce_unweighted(pow_nonneg(rows, gamma), reduction)
+    }
+
+    /// The generalized Dice loss ([`Sums::generalized_dice_loss`] over `classes`) reduced over
+    /// the rows, on the fused step where the statistics and the backend allow.
+    pub fn generalized_dice_loss(
+        &self,
+        weight_type: GeneralizedDiceWeight,
+        classes: &ClassSet<B>,
+        [smooth_nr, smooth_dr]: [f32; 2],
+        reduction: Reduction,
+    ) -> Tensor<B, 1> {
+        let score = Score::Generalized(weight_type);
+        let smooth = [smooth_nr, smooth_dr];
+        if let Some(loss) = self.fused_score(score, smooth, classes, None, reduction) {
+            return loss;
+        }
+        let rows = self.sums().generalized_dice_loss(
+            weight_type,
+            classes.included(),
+            smooth_nr,
+            smooth_dr,
+        );
+        reduce_unweighted(rows, reduction)
+    }
+
+    /// `score` on the fused step (`fused::overlap_score`), if the statistics came from the fused
+    /// kernel and the backend has the step.
+    fn fused_score(
+        &self,
+        score: Score,
+        smooth: [f32; 2],
+        classes: &ClassSet<B>,
+        weight: Option<&Tensor<B, 1>>,
+        reduction: Reduction,
+    ) -> Option<Tensor<B, 1>> {
+        let Statistics::Fused(stats) = &self.statistics else {
+            return None;
+        };
+        let spec = ScoreSpec {
+            score,
+            smooth,
+            included: classes.mask().to_vec(),
+            batch: self.batch,
+            reduction,
+        };
+        fused::overlap_score(stats.clone(), weight, &spec).ok()
     }
 }
 

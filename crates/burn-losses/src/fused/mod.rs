@@ -13,8 +13,7 @@
 //!   a gradient is wanted); one pass writes `∂L/∂x` over it (every Dice-family loss). What
 //!   turns those `[N, 3, C]` sums into the loss (ratio per class, class mean, power,
 //!   reduction) is one more small step, `fused/score.rs` (one launch of one cube on the
-//!   device), for Dice, Jaccard, Tversky and binary Dice; generalized Dice keeps tensor
-//!   operations there;
+//!   device);
 //! - **element-wise sigmoid losses** (`fused/sigmoid_ce.rs`): BCE with logits (per-channel
 //!   `weight`, `pos_weight`, smoothing, `ignore_value`) and the sigmoid focal loss, each
 //!   element's loss and `∂l/∂x` in one pass.
@@ -103,33 +102,48 @@ pub(crate) struct ClassLossSpec {
     pub reduction: crate::Reduction,
 }
 
-/// A Dice-family loss from the overlap statistics `[N, 3, C]` (`I`, `P`, `T` per sample and
-/// class): per row (sample, or the pooled batch) and class
-/// `l_c = 1 − (a·I_c + s_nr) / (b·I_c + u·P_c + v·T_c + s_dr)` (`0` where the denominator is
-/// `0`); the row's class mean `(Σ_c ω_c·l_c) / D` (`ω_c` the class weight times inclusion,
-/// `0` for an empty class under `Zero` and `Exclude`; `D` the number of included classes, or
-/// of included non-empty ones under `Exclude`; `0` where `D = 0`); that to the power `γ`
-/// (`pow_nonneg`'s rules); reduced over the rows.
-///
-/// Dice is `a = 2, [b, u, v] = [0, 1, 1]`; Jaccard `2, [−2, 2, 2]`; Tversky `1, [1 − α − β,
-/// α, β]`.
+/// What a Dice-family loss computes per row (sample, or the pooled batch) from the overlap
+/// statistics `I_c`, `P_c`, `T_c` of its classes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(
+    not(any(feature = "ndarray", feature = "flex", feature = "wgpu")),
+    allow(dead_code)
+)]
+pub(crate) enum Score {
+    /// Per class `l_c = 1 − (a·I_c + s_nr) / (b·I_c + u·P_c + v·T_c + s_dr)` (`0` where the
+    /// denominator is `0`); the class mean `(Σ_c ω_c·l_c) / D` (`ω_c` the class weight times
+    /// inclusion, `0` for an empty class under `Zero` and `Exclude`; `D` the number of
+    /// included classes, or of included non-empty ones under `Exclude`; `0` where `D = 0`);
+    /// that to the power `γ` (`pow_nonneg`'s rules). Dice is `a = 2, [b, u, v] = [0, 1, 1]`;
+    /// Jaccard `2, [−2, 2, 2]`; Tversky `1, [1 − α − β, α, β]`.
+    Ratio {
+        /// `a`.
+        numerator: f32,
+        /// `[b, u, v]`.
+        denominator: [f32; 3],
+        empty: crate::EmptyClass,
+        /// `γ` (`1`: none).
+        gamma: f32,
+    },
+    /// Generalized Dice, `1 − (2·Σ_c w_c·I_c + s_nr) / (Σ_c w_c·(P_c + T_c) + s_dr)` (`0` where
+    /// the denominator is `0`) over the included classes, `w_c` from `T_c` (no gradient; an
+    /// empty class takes the row's largest finite weight).
+    Generalized(crate::GeneralizedDiceWeight),
+}
+
+/// A Dice-family loss from the overlap statistics `[N, 3, C]`: [`Score`] per row, reduced
+/// over the rows.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
     not(any(feature = "ndarray", feature = "flex", feature = "wgpu")),
     allow(dead_code)
 )]
 pub(crate) struct ScoreSpec {
-    /// `a`.
-    pub numerator: f32,
-    /// `[b, u, v]`.
-    pub denominator: [f32; 3],
+    pub score: Score,
     /// `[s_nr, s_dr]`.
     pub smooth: [f32; 2],
     /// Per class, `1` if it counts, `0` if not (`ignore_index`, `include_background`).
     pub included: Vec<f32>,
-    pub empty: crate::EmptyClass,
-    /// `γ` (`1`: none).
-    pub gamma: f32,
     /// One row pooled over the batch (else one per sample).
     pub batch: bool,
     /// Over the rows.

@@ -847,6 +847,39 @@ struct ClassScore<F: Float> {
     counted: F,
 }
 
+/// Class `k`'s statistics `[N, 3, C]` summed over samples `first..last`.
+#[cube]
+fn pooled<F: Float>(stats: &Tensor<F>, first: usize, last: usize, k: usize, c: usize) -> Sums<F> {
+    let mut sums = Sums::<F>::zero();
+    for m in first..last {
+        let at = m * 3 * c + k;
+        sums.i += stats[at];
+        sums.p += stats[at + c];
+        sums.t += stats[at + 2 * c];
+    }
+    sums
+}
+
+/// The sum over the cube's threads of each one's `value` (`REDUCE_THREADS` of them), valid in
+/// thread 0.
+#[cube]
+fn cube_total<F: Float>(value: F) -> F {
+    let unit = UNIT_POS as usize;
+    let mut sums = SharedMemory::<F>::new(REDUCE_THREADS);
+    sums[unit] = value;
+    sync_cube();
+    let mut half = CUBE_DIM as usize / 2;
+    while half > 0 {
+        if unit < half {
+            let other = sums[unit + half];
+            sums[unit] += other;
+        }
+        sync_cube();
+        half /= 2;
+    }
+    sums[0]
+}
+
 /// Class `k` of the row of samples `first..last` (one, or all of them pooled), the formulas
 /// of `fused/score.rs` (`params` as in [`overlap_score`]).
 #[cube]
@@ -863,15 +896,8 @@ fn class_score<F: Float>(
     #[comptime] zero_empty: bool,
     #[comptime] exclude_empty: bool,
 ) -> ClassScore<F> {
-    let mut i = F::new(0.0);
-    let mut p = F::new(0.0);
-    let mut t = F::new(0.0);
-    for m in first..last {
-        let at = m * 3 * c + k;
-        i += stats[at];
-        p += stats[at + c];
-        t += stats[at + 2 * c];
-    }
+    let sums = pooled::<F>(stats, first, last, k, c);
+    let (i, p, t) = (sums.i, sums.p, sums.t);
     let numerator = params[0] * i + params[4];
     let denominator = params[1] * i + params[2] * p + params[3] * t + params[5];
     let mut loss = F::new(0.0);
@@ -1007,20 +1033,128 @@ pub(crate) fn overlap_score<F: Float>(
         row += threads;
     }
     if reduced {
-        let mut sums = SharedMemory::<F>::new(REDUCE_THREADS);
-        sums[unit] = partial;
-        sync_cube();
-        let mut half = threads / 2;
-        while half > 0 {
-            if unit < half {
-                let other = sums[unit + half];
-                sums[unit] += other;
-            }
-            sync_cube();
-            half /= 2;
-        }
+        let total = cube_total::<F>(partial);
         if unit == 0 {
-            loss[0] = sums[0] * scale;
+            loss[0] = total * scale;
+        }
+    }
+}
+
+/// Generalized Dice weight `w_c` before the empty-class rule: `included / d` (`0` where `d` is
+/// `0`), `d = 1`, `T` or `T²` for `kind = 0, 1, 2` (uniform, simple, square).
+#[cube]
+fn finite_weight<F: Float>(kind: F, included: F, t: F) -> F {
+    let mut d = F::new(1.0);
+    if kind == F::new(1.0) {
+        d = t;
+    } else if kind == F::new(2.0) {
+        d = t * t;
+    }
+    let mut w = F::new(0.0);
+    if d != F::new(0.0) {
+        w = included / d;
+    }
+    w
+}
+
+/// `w_c` of class `k` with pooled statistics `sums`: [`finite_weight`], and for an empty class
+/// (`T = 0`, non-uniform weights) the row's `largest` finite weight times its inclusion.
+#[cube]
+fn generalized_weight<F: Float>(params: &Tensor<F>, sums: Sums<F>, k: usize, largest: F) -> F {
+    let included = params[8 + k];
+    let mut w = finite_weight::<F>(params[0], included, sums.t);
+    if params[0] != F::new(0.0) && sums.t == F::new(0.0) {
+        w += included * largest;
+    }
+    w
+}
+
+/// The generalized Dice loss from the overlap statistics, by one cube, as [`overlap_score`]
+/// (same outputs and `params` layout, with `params[0]` the weight kind of [`finite_weight`]
+/// and `params[1..4]`, `params[6..8]` unused; no class weights): per row
+/// `1 − (2·Σ_c w_c·I_c + s_nr) / (Σ_c w_c·(P_c + T_c) + s_dr)`, `0` where the denominator is
+/// `0`, the weights carrying no gradient.
+#[cube(launch)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn generalized_dice_score<F: Float>(
+    stats: &Tensor<F>,
+    params: &Tensor<F>,
+    loss: &mut Tensor<F>,
+    slopes: &mut Tensor<F>,
+    samples: u32,
+    classes: u32,
+    #[comptime] batch: bool,
+    #[comptime] reduced: bool,
+    #[comptime] mean: bool,
+    #[define(F)] _dtype: StorageType,
+) {
+    let unit = UNIT_POS as usize;
+    let threads = CUBE_DIM as usize;
+    let (n, c) = (samples as usize, classes as usize);
+    let mut rows = n;
+    if batch {
+        rows = 1;
+    }
+    let mut scale = F::new(1.0);
+    if mean {
+        scale = F::new(1.0) / F::cast_from(rows);
+    }
+    let mut partial = F::new(0.0);
+    let mut row = unit;
+    while row < rows {
+        let mut first = row;
+        let mut last = row + 1;
+        if batch {
+            first = 0;
+            last = n;
+        }
+        let mut largest = F::new(0.0);
+        for k in 0..c {
+            let sums = pooled::<F>(stats, first, last, k, c);
+            largest = F::max(
+                largest,
+                finite_weight::<F>(params[0], params[8 + k], sums.t),
+            );
+        }
+        let mut top = F::new(0.0);
+        let mut bottom = F::new(0.0);
+        for k in 0..c {
+            let sums = pooled::<F>(stats, first, last, k, c);
+            let w = generalized_weight::<F>(params, sums, k, largest);
+            top += w * sums.i;
+            bottom += w * (sums.p + sums.t);
+        }
+        top = F::new(2.0) * top + params[4];
+        bottom += params[5];
+        let mut row_loss = F::new(0.0);
+        let mut ratio = F::new(0.0);
+        let mut factor = F::new(0.0);
+        if bottom != F::new(0.0) {
+            ratio = top / bottom;
+            row_loss = F::new(1.0) - ratio;
+            factor = scale / bottom;
+        }
+        if reduced {
+            partial += row_loss;
+        } else {
+            loss[row] = row_loss;
+        }
+        for k in 0..c {
+            let sums = pooled::<F>(stats, first, last, k, c);
+            let w = factor * generalized_weight::<F>(params, sums, k, largest);
+            for m in first..last {
+                let at = m * 3 * c + k;
+                slopes[at] = F::new(-2.0) * w;
+                slopes[at + c] = ratio * w;
+                slopes[at + 2 * c] = ratio * w;
+            }
+        }
+        row += threads;
+    }
+    if reduced {
+        let total = cube_total::<F>(partial);
+        if unit == 0 {
+            loss[0] = total * scale;
         }
     }
 }

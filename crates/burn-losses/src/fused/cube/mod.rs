@@ -24,9 +24,9 @@ use burn_cubecl::{BoolElement, CubeRuntime};
 
 use super::dispatch::{BinaryInputs, ClassInputs, ClassLosses, OutOfRange, OverlapInputs};
 use super::primitive::{AutodiffFloat, Unwrapped, float_of, int_of, register, untracked};
-use super::{BinaryLossKind, BinaryLossSpec, ClassLossKind, ClassLossSpec, ScoreSpec};
+use super::{BinaryLossKind, BinaryLossSpec, ClassLossKind, ClassLossSpec, Score, ScoreSpec};
 use crate::functional::overlap::OverlapTargets;
-use crate::{Activation, Reduction};
+use crate::{Activation, EmptyClass, GeneralizedDiceWeight, Reduction};
 use passes::Pass;
 
 /// An input of a pass: the targets may be an int tensor.
@@ -321,19 +321,27 @@ pub(super) fn overlap_score<B: Backend, K: KernelBackend>(
     let Some(weights) = device_weight::<B, K>(weight, c, x.inner()) else {
         return Err(stats);
     };
-    let [b, u, v] = spec.denominator;
     let [smooth_nr, smooth_dr] = spec.smooth;
     let count = spec.included.iter().sum::<f32>();
-    let mut params = vec![
-        spec.numerator,
-        b,
-        u,
-        v,
-        smooth_nr,
-        smooth_dr,
-        spec.gamma,
-        count,
-    ];
+    // `[a, b, u, v, s_nr, s_dr, γ, |I|, included..]`; generalized Dice: the weight kind first.
+    let (head, empty, gamma) = match spec.score {
+        Score::Ratio {
+            numerator,
+            denominator: [b, u, v],
+            empty,
+            gamma,
+        } => ([numerator, b, u, v], empty, gamma),
+        Score::Generalized(weight) => {
+            let kind = match weight {
+                GeneralizedDiceWeight::Uniform => 0.0,
+                GeneralizedDiceWeight::Simple => 1.0,
+                GeneralizedDiceWeight::Square => 2.0,
+            };
+            ([kind, 0.0, 0.0, 0.0], EmptyClass::Keep, 1.0)
+        }
+    };
+    let mut params = head.to_vec();
+    params.extend_from_slice(&[smooth_nr, smooth_dr, gamma, count]);
     params.extend_from_slice(&spec.included);
     let inputs = vec![
         Input::Float(x.inner().clone()),
@@ -341,8 +349,9 @@ pub(super) fn overlap_score<B: Backend, K: KernelBackend>(
         upload::<K>(params, x.inner()),
     ];
     let forward = Pass::ScoreForward {
+        generalized: matches!(spec.score, Score::Generalized(_)),
         batch: spec.batch,
-        empty: spec.empty,
+        empty,
         reduction: spec.reduction,
     };
     let [loss, slopes] = <[_; 2]>::try_from(K::run(forward, inputs))

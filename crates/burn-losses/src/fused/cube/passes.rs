@@ -77,6 +77,8 @@ pub(crate) enum Pass {
     },
     /// One cube.
     ScoreForward {
+        /// Generalized Dice (`empty` unused), else a ratio score.
+        generalized: bool,
         /// One row pooled over the batch.
         batch: bool,
         empty: EmptyClass,
@@ -364,9 +366,30 @@ impl Pass {
         let out = |i: usize| outputs[i].clone().into_tensor_arg();
         match self {
             Self::ScoreForward {
+                generalized: true,
+                batch,
+                reduction,
+                ..
+            } => kernels::generalized_dice_score::launch::<R>(
+                client,
+                CubeCount::Static(1, 1, 1),
+                CubeDim::new_1d(kernels::REDUCE_THREADS as u32),
+                arg(0),
+                arg(2),
+                out(0),
+                out(1),
+                n as u32,
+                c as u32,
+                batch,
+                reduction != Reduction::None,
+                reduction == Reduction::Mean,
+                DType::F32.into(),
+            ),
+            Self::ScoreForward {
                 batch,
                 empty: policy,
                 reduction,
+                ..
             } => kernels::overlap_score::launch::<R>(
                 client,
                 CubeCount::Static(1, 1, 1),
