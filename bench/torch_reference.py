@@ -6,7 +6,8 @@ one warm-up run, median of `iterations`. Cross-entropy is `F.cross_entropy`; foc
 softmax focal loss written as users port it; Dice is MONAI's `DiceLoss` (softmax, one-hot
 targets from indices; sigmoid for the binary workload); BCE is
 `F.binary_cross_entropy_with_logits` on 0/1 float targets; binary focal is torchvision's
-`sigmoid_focal_loss` (alpha 0.25, gamma 2, mean).
+`sigmoid_focal_loss` (alpha 0.25, gamma 2, mean); generalized Dice is MONAI's
+`GeneralizedDiceLoss` (softmax, one-hot targets from indices, square weights).
 
     python bench/torch_reference.py ITERATIONS THREADS
 """
@@ -16,7 +17,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from monai.losses import DiceLoss
+from monai.losses import DiceLoss, GeneralizedDiceLoss
 from torchvision.ops import sigmoid_focal_loss
 
 iterations = int(sys.argv[1]) if len(sys.argv) > 1 else 5
@@ -32,6 +33,7 @@ def focal(x, t, gamma=2.0):
 
 dice_softmax = DiceLoss(to_onehot_y=True, softmax=True)
 dice_sigmoid = DiceLoss(sigmoid=True)
+generalized_dice = GeneralizedDiceLoss(to_onehot_y=True, softmax=True)
 
 
 def workloads():
@@ -53,6 +55,12 @@ def workloads():
     yield "bce with logits [16, 8, 256, 256]", big, masks, F.binary_cross_entropy_with_logits
     binary_focal = lambda x, t: sigmoid_focal_loss(x, t, reduction="mean")  # noqa: E731
     yield "binary focal [16, 1, 256, 256]", binary, torch.randint(0, 2, binary).float(), binary_focal
+    yield (
+        "generalized dice, index targets [16, 8, 256, 256]",
+        big,
+        classes(big).unsqueeze(1),
+        generalized_dice,
+    )
 
 
 for name, shape, targets, loss in workloads():

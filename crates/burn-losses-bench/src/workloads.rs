@@ -22,7 +22,7 @@ use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
 use burn_losses::{
     Activation, BceWithLogitsLossConfig, BinaryDiceLossConfig, BinaryFocalLossConfig,
-    CrossEntropyLossConfig, DiceLossConfig, FocalLossConfig,
+    CrossEntropyLossConfig, DiceLossConfig, FocalLossConfig, GeneralizedDiceLossConfig,
 };
 
 /// glibc's malloc setting that makes `VmHWM` track live allocations (see the module docs).
@@ -97,6 +97,7 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
         .init::<B>(device);
     let bce = BceWithLogitsLossConfig::new().init::<B>(device);
     let binary_focal = BinaryFocalLossConfig::new().init::<B>(device);
+    let generalized_dice = GeneralizedDiceLossConfig::new().init::<B>(device);
     let nn_ce = burn::nn::loss::CrossEntropyLossConfig::new().init::<B>(device);
     let mut out = Vec::new();
     let image = |shape: [usize; 4], name: &str, kind: u8| {
@@ -117,6 +118,7 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
             nn_ce.clone(),
         );
         let (bce, binary_focal) = (bce.clone(), binary_focal.clone());
+        let generalized_dice = generalized_dice.clone();
         let logits_nn = logits.clone();
         let labels_nn = labels.clone();
         let loss: Box<dyn Fn()> = match kind {
@@ -135,12 +137,17 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
                 let masks = Tensor::<B, 4>::random(shape, Distribution::Bernoulli(0.5), device);
                 Box::new(move || forward_backward(&logits, |x| bce.forward(x, masks.clone())))
             }
-            _ => {
+            5 => {
                 let mask = labels.clone().float().reshape([n, 1, h, w]);
                 Box::new(move || {
                     forward_backward(&logits, |x| binary_focal.forward(x, mask.clone()))
                 })
             }
+            _ => Box::new(move || {
+                forward_backward(&logits, |x| {
+                    generalized_dice.forward_indices(x, labels.clone())
+                })
+            }),
         };
         let burn_nn: Option<Box<dyn Fn()>> = (kind == 0).then(|| -> Box<dyn Fn()> {
             Box::new(move || {
@@ -164,6 +171,7 @@ pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<
     out.push(image([8, 4, 128, 128], "cross-entropy", 0));
     out.push(image(big, "bce with logits", 4));
     out.push(image([16, 1, 256, 256], "binary focal", 5));
+    out.push(image(big, "generalized dice, index targets", 6));
     let (n, c) = (4096, 1000);
     let logits = Tensor::<B, 2>::random([n, c], Distribution::Normal(0.0, 2.0), device);
     let labels = Tensor::<B, 1>::random([n], Distribution::Uniform(0.0, c as f64), device)
