@@ -31,7 +31,8 @@
 //! reduced cross-entropy, focal or sigmoid loss is one pass over the logits, its gradient
 //! written in the same pass. With `wgpu` (Burn's `Wgpu` without its `fusion` feature) or
 //! `fusion` (Burn's default `Wgpu`, `Fusion` over it) the same losses are CubeCL kernels: a
-//! cross-entropy forward + backward is 4 kernel launches instead of 53. Nothing in user code
+//! cross-entropy forward + backward is 4 kernel launches instead of 53, a Dice loss 6 instead
+//! of 73. Nothing in user code
 //! changes: the modules
 //! stay generic over `B: Backend`, every other backend takes the generic tensor-op path, and
 //! [`fused::set_enabled`] turns the kernels off. The generic path needs no feature.
