@@ -935,109 +935,74 @@ fn class_score<F: Float>(
     }
 }
 
-/// A Dice-family loss from the overlap statistics `stats` (`[N, 3, C]`), by one cube (the
-/// formula of `ScoreSpec`; `params = [a, b, u, v, s_nr, s_dr, γ, |I|, included_0, ..]`): the
-/// loss per row (`[R]`), or with `reduced` their sum (with `mean` over `R`), and each
-/// statistic's slope `∂loss/∂stat` (`[N, 3, C]`) for an upstream gradient of `1`. Each
-/// thread takes rows `unit, unit + threads, ..`.
-#[cube(launch)]
+/// Row `first..last` (one sample, or all of them pooled) of a ratio score: the class mean of
+/// [`class_score`] to the power `γ`, its slopes written to `slopes` times `scale`.
+#[cube]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn overlap_score<F: Float>(
+fn ratio_row<F: Float>(
     stats: &Tensor<F>,
     weights: &Tensor<F>,
     params: &Tensor<F>,
-    loss: &mut Tensor<F>,
     slopes: &mut Tensor<F>,
-    samples: u32,
-    classes: u32,
-    #[comptime] batch: bool,
+    first: usize,
+    last: usize,
+    c: usize,
+    scale: F,
     #[comptime] zero_empty: bool,
     #[comptime] exclude_empty: bool,
-    #[comptime] reduced: bool,
-    #[comptime] mean: bool,
-    #[define(F)] _dtype: StorageType,
-) {
-    let unit = UNIT_POS as usize;
-    let threads = CUBE_DIM as usize;
-    let (n, c) = (samples as usize, classes as usize);
-    let mut rows = n;
-    if batch {
-        rows = 1;
+) -> F {
+    let mut total = F::new(0.0);
+    let mut counted = F::new(0.0);
+    for k in 0..c {
+        let class = class_score::<F>(
+            stats,
+            weights,
+            params,
+            first,
+            last,
+            k,
+            c,
+            zero_empty,
+            exclude_empty,
+        );
+        total += class.weight * class.loss;
+        counted += class.counted;
     }
-    let mut scale = F::new(1.0);
-    if mean {
-        scale = F::new(1.0) / F::cast_from(rows);
+    let mut denominator = params[7];
+    if exclude_empty {
+        denominator = counted;
     }
-    let mut partial = F::new(0.0);
-    let mut row = unit;
-    while row < rows {
-        let mut first = row;
-        let mut last = row + 1;
-        if batch {
-            first = 0;
-            last = n;
-        }
-        let mut total = F::new(0.0);
-        let mut counted = F::new(0.0);
-        for k in 0..c {
-            let class = class_score::<F>(
-                stats,
-                weights,
-                params,
-                first,
-                last,
-                k,
-                c,
-                zero_empty,
-                exclude_empty,
-            );
-            total += class.weight * class.loss;
-            counted += class.counted;
-        }
-        let mut denominator = params[7];
-        if exclude_empty {
-            denominator = counted;
-        }
-        let mut value = F::new(0.0);
-        let mut factor = F::new(0.0);
-        if denominator != F::new(0.0) {
-            value = total / denominator;
-            factor = scale * power_slope::<F>(value, params[6]) / denominator;
-        }
-        let row_loss = power::<F>(value, params[6]);
-        if reduced {
-            partial += row_loss;
-        } else {
-            loss[row] = row_loss;
-        }
-        for k in 0..c {
-            let class = class_score::<F>(
-                stats,
-                weights,
-                params,
-                first,
-                last,
-                k,
-                c,
-                zero_empty,
-                exclude_empty,
-            );
-            let w = factor * class.weight;
-            for m in first..last {
-                let at = m * 3 * c + k;
-                slopes[at] = w * class.di;
-                slopes[at + c] = w * class.dp;
-                slopes[at + 2 * c] = w * class.dt;
-            }
-        }
-        row += threads;
+    let mut value = F::new(0.0);
+    let mut factor = F::new(0.0);
+    if denominator != F::new(0.0) {
+        value = total / denominator;
+        factor = scale * power_slope::<F>(value, params[6]) / denominator;
     }
-    if reduced {
-        let total = cube_total::<F>(partial);
-        if unit == 0 {
-            loss[0] = total * scale;
-        }
+    for k in 0..c {
+        let class = class_score::<F>(
+            stats,
+            weights,
+            params,
+            first,
+            last,
+            k,
+            c,
+            zero_empty,
+            exclude_empty,
+        );
+        let w = factor * class.weight;
+        write_slopes::<F>(
+            slopes,
+            first,
+            last,
+            k,
+            c,
+            w * class.di,
+            w * class.dp,
+            w * class.dt,
+        );
     }
+    power::<F>(value, params[6])
 }
 
 /// Generalized Dice weight `w_c` before the empty-class rule: `included / d` (`0` where `d` is
@@ -1069,21 +1034,104 @@ fn generalized_weight<F: Float>(params: &Tensor<F>, sums: Sums<F>, k: usize, lar
     w
 }
 
-/// The generalized Dice loss from the overlap statistics, by one cube, as [`overlap_score`]
-/// (same outputs and `params` layout, with `params[0]` the weight kind of [`finite_weight`]
-/// and `params[1..4]`, `params[6..8]` unused; no class weights): per row
+/// Row `first..last` of generalized Dice (`params[0]` the weight kind of [`finite_weight`]):
 /// `1 − (2·Σ_c w_c·I_c + s_nr) / (Σ_c w_c·(P_c + T_c) + s_dr)`, `0` where the denominator is
-/// `0`, the weights carrying no gradient.
+/// `0`, the weights carrying no gradient; its slopes written to `slopes` times `scale`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn generalized_row<F: Float>(
+    stats: &Tensor<F>,
+    params: &Tensor<F>,
+    slopes: &mut Tensor<F>,
+    first: usize,
+    last: usize,
+    c: usize,
+    scale: F,
+) -> F {
+    let mut largest = F::new(0.0);
+    for k in 0..c {
+        let sums = pooled::<F>(stats, first, last, k, c);
+        largest = F::max(
+            largest,
+            finite_weight::<F>(params[0], params[8 + k], sums.t),
+        );
+    }
+    let mut top = F::new(0.0);
+    let mut bottom = F::new(0.0);
+    for k in 0..c {
+        let sums = pooled::<F>(stats, first, last, k, c);
+        let w = generalized_weight::<F>(params, sums, k, largest);
+        top += w * sums.i;
+        bottom += w * (sums.p + sums.t);
+    }
+    top = F::new(2.0) * top + params[4];
+    bottom += params[5];
+    let mut row_loss = F::new(0.0);
+    let mut ratio = F::new(0.0);
+    let mut factor = F::new(0.0);
+    if bottom != F::new(0.0) {
+        ratio = top / bottom;
+        row_loss = F::new(1.0) - ratio;
+        factor = scale / bottom;
+    }
+    for k in 0..c {
+        let sums = pooled::<F>(stats, first, last, k, c);
+        let w = factor * generalized_weight::<F>(params, sums, k, largest);
+        write_slopes::<F>(
+            slopes,
+            first,
+            last,
+            k,
+            c,
+            F::new(-2.0) * w,
+            ratio * w,
+            ratio * w,
+        );
+    }
+    row_loss
+}
+
+/// Class `k`'s slopes `(∂I, ∂P, ∂T)` for every sample of the row `first..last`.
+#[cube]
+#[allow(clippy::too_many_arguments)]
+fn write_slopes<F: Float>(
+    slopes: &mut Tensor<F>,
+    first: usize,
+    last: usize,
+    k: usize,
+    c: usize,
+    di: F,
+    dp: F,
+    dt: F,
+) {
+    for m in first..last {
+        let at = m * 3 * c + k;
+        slopes[at] = di;
+        slopes[at + c] = dp;
+        slopes[at + 2 * c] = dt;
+    }
+}
+
+/// A Dice-family loss from the overlap statistics `stats` (`[N, 3, C]`), by one cube (the
+/// formulas of `fused/score.rs`; `params = [a, b, u, v, s_nr, s_dr, γ, |I|, included_0, ..]`,
+/// with `generalized` the weight kind first and `b, u, v, γ, |I|` and `weights` unused): the
+/// loss per row (`[R]`, a sample or with `batch` the pooled batch), or with `reduced` their
+/// sum (with `mean` over `R`), and each statistic's slope `∂loss/∂stat` (`[N, 3, C]`) for an
+/// upstream gradient of `1`. Each thread takes rows `unit, unit + threads, ..`.
 #[cube(launch)]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn generalized_dice_score<F: Float>(
+pub(crate) fn overlap_score<F: Float>(
     stats: &Tensor<F>,
+    weights: &Tensor<F>,
     params: &Tensor<F>,
     loss: &mut Tensor<F>,
     slopes: &mut Tensor<F>,
     samples: u32,
     classes: u32,
+    #[comptime] generalized: bool,
     #[comptime] batch: bool,
+    #[comptime] zero_empty: bool,
+    #[comptime] exclude_empty: bool,
     #[comptime] reduced: bool,
     #[comptime] mean: bool,
     #[define(F)] _dtype: StorageType,
@@ -1108,46 +1156,26 @@ pub(crate) fn generalized_dice_score<F: Float>(
             first = 0;
             last = n;
         }
-        let mut largest = F::new(0.0);
-        for k in 0..c {
-            let sums = pooled::<F>(stats, first, last, k, c);
-            largest = F::max(
-                largest,
-                finite_weight::<F>(params[0], params[8 + k], sums.t),
-            );
-        }
-        let mut top = F::new(0.0);
-        let mut bottom = F::new(0.0);
-        for k in 0..c {
-            let sums = pooled::<F>(stats, first, last, k, c);
-            let w = generalized_weight::<F>(params, sums, k, largest);
-            top += w * sums.i;
-            bottom += w * (sums.p + sums.t);
-        }
-        top = F::new(2.0) * top + params[4];
-        bottom += params[5];
-        let mut row_loss = F::new(0.0);
-        let mut ratio = F::new(0.0);
-        let mut factor = F::new(0.0);
-        if bottom != F::new(0.0) {
-            ratio = top / bottom;
-            row_loss = F::new(1.0) - ratio;
-            factor = scale / bottom;
-        }
+        let row_loss = if generalized {
+            generalized_row::<F>(stats, params, slopes, first, last, c, scale)
+        } else {
+            ratio_row::<F>(
+                stats,
+                weights,
+                params,
+                slopes,
+                first,
+                last,
+                c,
+                scale,
+                zero_empty,
+                exclude_empty,
+            )
+        };
         if reduced {
             partial += row_loss;
         } else {
             loss[row] = row_loss;
-        }
-        for k in 0..c {
-            let sums = pooled::<F>(stats, first, last, k, c);
-            let w = factor * generalized_weight::<F>(params, sums, k, largest);
-            for m in first..last {
-                let at = m * 3 * c + k;
-                slopes[at] = F::new(-2.0) * w;
-                slopes[at + c] = ratio * w;
-                slopes[at + 2 * c] = ratio * w;
-            }
         }
         row += threads;
     }

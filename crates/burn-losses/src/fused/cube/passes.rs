@@ -366,30 +366,10 @@ impl Pass {
         let out = |i: usize| outputs[i].clone().into_tensor_arg();
         match self {
             Self::ScoreForward {
-                generalized: true,
-                batch,
-                reduction,
-                ..
-            } => kernels::generalized_dice_score::launch::<R>(
-                client,
-                CubeCount::Static(1, 1, 1),
-                CubeDim::new_1d(kernels::REDUCE_THREADS as u32),
-                arg(0),
-                arg(2),
-                out(0),
-                out(1),
-                n as u32,
-                c as u32,
-                batch,
-                reduction != Reduction::None,
-                reduction == Reduction::Mean,
-                DType::F32.into(),
-            ),
-            Self::ScoreForward {
+                generalized,
                 batch,
                 empty: policy,
                 reduction,
-                ..
             } => kernels::overlap_score::launch::<R>(
                 client,
                 CubeCount::Static(1, 1, 1),
@@ -401,6 +381,7 @@ impl Pass {
                 out(1),
                 n as u32,
                 c as u32,
+                generalized,
                 batch,
                 policy == EmptyClass::Zero,
                 policy == EmptyClass::Exclude,
