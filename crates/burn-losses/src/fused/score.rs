@@ -3,30 +3,11 @@
 //! in one loop that also writes `∂L/∂(I, P, T)` for an upstream gradient of `1`.
 //!
 //! The generic path computes the same with ~15 tensor operations (and as many backward nodes)
-//! on tensors of a few dozen elements; see [`ScoreSpec`] for the formula.
+//! on tensors of a few dozen elements; see [`Score`] for the formulas.
 
+use super::fast_math::Power;
 use super::{Score, ScoreSpec};
 use crate::{EmptyClass, GeneralizedDiceWeight, Reduction};
-
-/// `TINY` of `functional::math::pow_nonneg`: below it, `x^γ` (`γ ∉ {1, 2}`) is `TINY^γ` with a
-/// zero derivative.
-const TINY: f32 = 1.084_202_2e-19;
-
-/// `(x^γ, d x^γ/dx)` under the rules of `pow_nonneg`: exact for `γ = 1, 2`, else `0` at
-/// `x <= 0` and a zero derivative below `TINY`.
-pub(crate) fn power(x: f32, gamma: f32) -> (f32, f32) {
-    if gamma == 1.0 {
-        (x, 1.0)
-    } else if gamma == 2.0 {
-        (x * x, 2.0 * x)
-    } else if x <= 0.0 {
-        (0.0, 0.0)
-    } else if x < TINY {
-        (TINY.powf(gamma), 0.0)
-    } else {
-        (x.powf(gamma), gamma * x.powf(gamma - 1.0))
-    }
-}
 
 /// Ratio-score class `[i, p, t]`'s loss `l` and `∂l/∂(I, P, T)`, `0` where the denominator is
 /// `0` (`a`, `[b, u, v]` and the smoothing of [`Score::Ratio`]).
@@ -115,9 +96,9 @@ fn row(spec: &ScoreSpec, weight: &[f32], sums: &[[f32; 3]]) -> (f32, Vec<[f32; 3
                 EmptyClass::Keep | EmptyClass::Zero => spec.included.iter().sum(),
             };
             if divisor == 0.0 {
-                return (power(0.0, gamma).0, vec![[0.0; 3]; sums.len()]);
+                return (0.0, vec![[0.0; 3]; sums.len()]);
             }
-            let (loss, slope) = power(total / divisor, gamma);
+            let (loss, slope) = Power::new(gamma).value_and_slope(total / divisor);
             let factor = slope / divisor;
             let slopes = (classes.iter())
                 .map(|&(_, d, w, _)| d.map(|d| factor * w * d))
@@ -316,13 +297,5 @@ mod tests {
             let what = format!("at {at}: {numeric} vs {}", slopes[at]);
             assert!((numeric - f64::from(slopes[at])).abs() < 2e-3, "{what}");
         }
-    }
-
-    #[test]
-    fn power_follows_pow_nonneg() {
-        assert_eq!(power(-0.5, 2.0), (0.25, -1.0));
-        assert_eq!(power(-0.5, 0.5), (0.0, 0.0));
-        assert_eq!(power(0.25, 0.5), (0.5, 1.0));
-        assert_eq!(power(1e-30, 0.5).1, 0.0);
     }
 }
