@@ -49,6 +49,18 @@ pub(crate) fn vectorized<K: Kernel<Task>, Task>(kernel: &K, task: Task) -> K::Ou
 /// `e^x`.
 #[inline(always)]
 pub(crate) fn exp(x: f32) -> f32 {
+    let scaled = exp_in_range(x);
+    let scaled = if x < EXP_MIN { 0.0 } else { scaled };
+    if x > EXP_OVERFLOW {
+        f32::INFINITY
+    } else {
+        scaled
+    }
+}
+
+/// `e^x` for `x` clamped to `[EXP_MIN, EXP_MAX]`.
+#[inline(always)]
+fn exp_in_range(x: f32) -> f32 {
     let xc = x.clamp(EXP_MIN, EXP_MAX);
     let t = xc * std::f32::consts::LOG2_E + ROUND_MAGIC;
     let n = t - ROUND_MAGIC;
@@ -64,13 +76,7 @@ pub(crate) fn exp(x: f32) -> f32 {
         .to_bits()
         .wrapping_sub(ROUND_MAGIC.to_bits())
         .wrapping_add(127);
-    let scaled = y * f32::from_bits(exponent << 23);
-    let scaled = if x < EXP_MIN { 0.0 } else { scaled };
-    if x > EXP_OVERFLOW {
-        f32::INFINITY
-    } else {
-        scaled
-    }
+    y * f32::from_bits(exponent << 23)
 }
 
 /// `ln x` for a positive, normal, finite `x` (the kernels take it of sums `>= 1` and of
@@ -103,7 +109,9 @@ pub(crate) fn ln(x: f32) -> f32 {
 /// `1 / (1 + e^-x)`, finite for every finite `x`.
 #[inline(always)]
 pub(crate) fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + exp(-x))
+    // `exp`'s other select (`x > EXP_MIN`... gives 0) is not needed: `1/(1 + e^-87.3) = 1`.
+    let s = 1.0 / (1.0 + exp_in_range(-x));
+    if x < -EXP_OVERFLOW { 0.0 } else { s }
 }
 
 /// Below this, `x^p` is evaluated at `TINY` with a zero derivative: the generic path's
@@ -155,15 +163,36 @@ impl Power {
 /// a single running sum must stay in order.
 #[inline(always)]
 pub(crate) fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f32 {
+    let [sum] = lane_sums(len, |j| [f(j)]);
+    sum
+}
+
+/// `K` sums `Σ_{j < len} f(j)[k]` in one loop, each in eight interleaved partial sums (the
+/// order of [`lane_sum`]).
+#[inline(always)]
+pub(crate) fn lane_sums<const K: usize>(len: usize, f: impl Fn(usize) -> [f32; K]) -> [f32; K] {
     const LANES: usize = 8;
-    let mut lanes = [0.0f32; LANES];
+    let mut lanes = [[0.0f32; LANES]; K];
     let full = len / LANES * LANES;
     for j0 in (0..full).step_by(LANES) {
-        for (lane, acc) in lanes.iter_mut().enumerate() {
-            *acc += f(j0 + lane);
+        for lane in 0..LANES {
+            let terms = f(j0 + lane);
+            for (acc, term) in lanes.iter_mut().zip(terms) {
+                acc[lane] += term;
+            }
         }
     }
-    lanes.iter().sum::<f32>() + (full..len).map(f).sum::<f32>()
+    let mut sums = lanes.map(|acc| acc.iter().sum::<f32>());
+    let mut tail = [0.0f32; K];
+    for j in full..len {
+        for (acc, term) in tail.iter_mut().zip(f(j)) {
+            *acc += term;
+        }
+    }
+    for (sum, tail) in sums.iter_mut().zip(tail) {
+        *sum += tail;
+    }
+    sums
 }
 
 impl Power {
@@ -174,6 +203,26 @@ impl Power {
             Self::One => lane_sum(len, x),
             Self::Two => lane_sum(len, |j| x(j) * x(j)),
             Self::Other(_) => lane_sum(len, |j| self.value_and_slope(x(j)).0),
+        }
+    }
+
+    /// `[Σ a·y, Σ a^p, Σ y^p]` over `(a, y) = f(j)`, `j < len`, in one loop, with the
+    /// power's case chosen once.
+    #[inline(always)]
+    pub fn overlap_sums(self, len: usize, f: impl Fn(usize) -> (f32, f32)) -> [f32; 3] {
+        match self {
+            Self::One => lane_sums(len, |j| {
+                let (a, y) = f(j);
+                [a * y, a, y]
+            }),
+            Self::Two => lane_sums(len, |j| {
+                let (a, y) = f(j);
+                [a * y, a * a, y * y]
+            }),
+            Self::Other(_) => lane_sums(len, |j| {
+                let (a, y) = f(j);
+                [a * y, self.value_and_slope(a).0, self.value_and_slope(y).0]
+            }),
         }
     }
 
@@ -238,6 +287,19 @@ mod tests {
             assert_eq!(lane_sum(len, |j| j as f32), expected, "len {len}");
             let squares: f32 = (0..len).map(|j| (j * j) as f32).sum();
             assert_eq!(Power::Two.sum(len, |j| j as f32), squares, "len {len}");
+            let both = lane_sums(len, |j| [j as f32, (j * j) as f32]);
+            assert_eq!(both, [expected, squares], "len {len}");
+            let products: f32 = (0..len).map(|j| (j * (len - j)) as f32).sum();
+            let cubes: f32 = (0..len).map(|j| ((len - j).pow(3)) as f32).sum();
+            assert_eq!(
+                Power::Other(3.0).overlap_sums(len, |j| (j as f32, (len - j) as f32)),
+                [
+                    products,
+                    (0..len).map(|j| (j as f32).powf(3.0)).sum(),
+                    cubes
+                ],
+                "len {len}"
+            );
         }
     }
 

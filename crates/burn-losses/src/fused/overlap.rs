@@ -8,11 +8,15 @@
 //! its validity and `u_c = v·(∂L/∂I_c·y_c + ∂L/∂P_c·p·(v·a_c)^(p−1))`, the input gradient
 //! is `a_c·(u_c − Σ_k a_k·u_k)` (softmax), `u_c·a_c·(1 − a_c)` (sigmoid) or `u_c` (none).
 //! Targets get no gradient: the dispatcher takes this path only for targets that need none.
+//!
+//! The softmax couples the classes of a pixel, so it works in tiles of every class of
+//! [`TILE`] pixels; an elementwise activation (sigmoid, none) streams each class row on its own,
+//! activating, storing and summing in one loop.
 
 use rayon::prelude::*;
 
-use super::blocks::{TILE, class_row_blocks, tiles};
-use super::fast_math::{Kernel, Power, exp, lane_sum, sigmoid, vectorized};
+use super::blocks::{BLOCK, TILE, class_row_blocks, tiles};
+use super::fast_math::{Kernel, Power, exp, sigmoid, vectorized};
 use super::softmax_ce::Target;
 use crate::Activation;
 
@@ -42,7 +46,7 @@ struct Tile {
 }
 
 impl OverlapSpec {
-    /// Fills `tile` for the `len` pixels of sample `n` from pixel `s0`.
+    /// Fills `tile` with the softmax of the `len` pixels of sample `n` from pixel `s0`.
     #[inline(always)]
     fn load<T: Target>(
         &self,
@@ -56,42 +60,24 @@ impl OverlapSpec {
         fn a(class: usize, len: usize, tile: &mut Tile) -> &mut [f32] {
             &mut tile.a[class * TILE..][..len]
         }
-        match self.activation {
-            Activation::Softmax => {
-                let mut m = [f32::NEG_INFINITY; TILE];
-                for class in 0..c {
-                    for (m, &v) in m[..len].iter_mut().zip(row(class)) {
-                        *m = m.max(v);
-                    }
-                }
-                let mut sum = [0.0f32; TILE];
-                for class in 0..c {
-                    let out = a(class, len, tile);
-                    for (((out, sum), &v), &m) in
-                        out.iter_mut().zip(&mut sum).zip(row(class)).zip(&m)
-                    {
-                        *out = exp(v - m);
-                        *sum += *out;
-                    }
-                }
-                let inv = sum.map(|s| 1.0 / s);
-                for class in 0..c {
-                    for (out, &inv) in a(class, len, tile).iter_mut().zip(&inv) {
-                        *out *= inv;
-                    }
-                }
+        let mut m = [f32::NEG_INFINITY; TILE];
+        for class in 0..c {
+            for (m, &v) in m[..len].iter_mut().zip(row(class)) {
+                *m = m.max(v);
             }
-            Activation::Sigmoid => {
-                for class in 0..c {
-                    for (out, &v) in a(class, len, tile).iter_mut().zip(row(class)) {
-                        *out = sigmoid(v);
-                    }
-                }
+        }
+        let mut sum = [0.0f32; TILE];
+        for class in 0..c {
+            let out = a(class, len, tile);
+            for (((out, sum), &v), &m) in out.iter_mut().zip(&mut sum).zip(row(class)).zip(&m) {
+                *out = exp(v - m);
+                *sum += *out;
             }
-            Activation::None => {
-                for class in 0..c {
-                    a(class, len, tile).copy_from_slice(row(class));
-                }
+        }
+        let inv = sum.map(|s| 1.0 / s);
+        for class in 0..c {
+            for (out, &inv) in a(class, len, tile).iter_mut().zip(&inv) {
+                *out *= inv;
             }
         }
         self.load_targets(targets, (n, s0, len), tile);
@@ -107,10 +93,8 @@ impl OverlapSpec {
     ) {
         let [_, c, s] = self.dims;
         match targets {
-            HostTargets::Dense(_) => {
-                tile.class = [None; TILE];
-                tile.valid = [1.0; TILE];
-            }
+            // Set once, by `tile`: every pixel counts.
+            HostTargets::Dense(_) => {}
             HostTargets::Indices(t) => {
                 for j in 0..len {
                     let y: i64 = t[n * s + s0 + j].into();
@@ -122,11 +106,13 @@ impl OverlapSpec {
         }
     }
 
-    fn tile(&self) -> Tile {
+    /// An empty tile for `targets`: with dense targets every pixel counts, for good.
+    fn tile<T>(&self, targets: HostTargets<'_, T>) -> Tile {
+        let dense = matches!(targets, HostTargets::Dense(_));
         Tile {
             a: vec![0.0; self.dims[1] * TILE],
             class: [None; TILE],
-            valid: [0.0; TILE],
+            valid: [if dense { 1.0 } else { 0.0 }; TILE],
         }
     }
 }
@@ -144,11 +130,7 @@ pub(crate) fn forward<T: Target>(
 ) -> Vec<f32> {
     let [n, c, s] = spec.dims;
     let blocks: Vec<(usize, usize)> = (0..n)
-        .flat_map(|sample| {
-            (0..s)
-                .step_by(super::blocks::BLOCK)
-                .map(move |s0| (sample, s0))
-        })
+        .flat_map(|sample| (0..s).step_by(BLOCK).map(move |s0| (sample, s0)))
         .collect();
     let pass = Pass { x, targets, spec };
     let partials: Vec<Vec<f64>> = match activations {
@@ -217,10 +199,13 @@ impl<T: Target> Kernel<Sums<'_, '_>> for Pass<'_, T> {
     #[inline(always)]
     fn run(&self, Sums(sample, s0, mut stored): Sums<'_, '_>) -> Vec<f64> {
         let Pass { x, targets, spec } = *self;
-        let [_, c, s] = spec.dims;
+        if spec.activation != Activation::Softmax {
+            return self.row_sums(sample, s0, stored);
+        }
+        let [_, c, _] = spec.dims;
         let mut sums = vec![0.0f64; 3 * c];
-        let mut tile = spec.tile();
-        let block_len = super::blocks::BLOCK.min(s - s0);
+        let mut tile = spec.tile(targets);
+        let block_len = BLOCK.min(spec.dims[2] - s0);
         for (t0, len) in tiles(block_len) {
             spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
             if let Some(runs) = stored.as_deref_mut() {
@@ -231,16 +216,13 @@ impl<T: Target> Kernel<Sums<'_, '_>> for Pass<'_, T> {
             for class in 0..c {
                 let a = &tile.a[class * TILE..][..len];
                 let v = &tile.valid;
-                let p = spec.power.sum(len, |j| a[j] * v[j]);
-                let (i, t) = match targets {
+                let [i, p, t] = match targets {
                     HostTargets::Dense(y) => {
-                        let y = &y[sample * c * s + class * s + s0 + t0..][..len];
-                        (
-                            lane_sum(len, |j| a[j] * y[j]),
-                            spec.power.sum(len, |j| y[j]),
-                        )
+                        let y = spec.target_row(y, sample, class, s0 + t0, len);
+                        spec.power.overlap_sums(len, |j| (a[j], y[j]))
                     }
-                    HostTargets::Indices(_) => (0.0, 0.0), // added per pixel below
+                    // `I` and `T` are added per pixel below.
+                    HostTargets::Indices(_) => [0.0, spec.power.sum(len, |j| a[j] * v[j]), 0.0],
                 };
                 sums[class] += i as f64;
                 sums[c + class] += p as f64;
@@ -259,16 +241,155 @@ impl<T: Target> Kernel<Sums<'_, '_>> for Pass<'_, T> {
     }
 }
 
+impl<T: Target> Pass<'_, T> {
+    /// [`Sums`] with an elementwise activation (sigmoid or none): each class row on its own,
+    /// one loop per tile activating, storing and summing, without the softmax's tile.
+    #[inline(always)]
+    fn row_sums(
+        &self,
+        sample: usize,
+        s0: usize,
+        mut stored: Option<&mut [&mut [f32]]>,
+    ) -> Vec<f64> {
+        let Pass { x, targets, spec } = *self;
+        let [_, c, s] = spec.dims;
+        let block_len = BLOCK.min(s - s0);
+        let mut sums = vec![0.0f64; 3 * c];
+        let mut scratch = [0.0f32; TILE];
+        for class in 0..c {
+            let x = &x[(sample * c + class) * s + s0..][..block_len];
+            for (t0, len) in tiles(block_len) {
+                let a = match stored.as_deref_mut() {
+                    Some(runs) => &mut runs[class][t0..t0 + len],
+                    None => &mut scratch[..len],
+                };
+                spec.activate(&x[t0..t0 + len], a);
+                let [i, p, t] = match targets {
+                    HostTargets::Dense(y) => {
+                        let y = spec.target_row(y, sample, class, s0 + t0, len);
+                        spec.power.overlap_sums(len, |j| (a[j], y[j]))
+                    }
+                    HostTargets::Indices(t) => {
+                        let t = &t[sample * s + s0 + t0..][..len];
+                        spec.power.overlap_sums(len, |j| {
+                            let (v, y) = membership(t[j].into(), class, c);
+                            (a[j] * v, y)
+                        })
+                    }
+                };
+                sums[class] += i as f64;
+                sums[c + class] += p as f64;
+                sums[2 * c + class] += t as f64;
+            }
+        }
+        sums
+    }
+
+    /// [`Gradient`] with an elementwise activation: each class row on its own, written over
+    /// its stored activations.
+    #[inline(always)]
+    fn row_gradient(&self, sample: usize, s0: usize, upstream: &[f32], runs: &mut [&mut [f32]]) {
+        let Pass { targets, spec, .. } = *self;
+        let [_, c, s] = spec.dims;
+        let mut g = [0.0f32; TILE];
+        let mut masked = [0.0f32; TILE];
+        for (class, run) in runs.iter_mut().enumerate() {
+            let g_i = upstream[sample * 3 * c + class];
+            let g_p = upstream[sample * 3 * c + c + class];
+            for (t0, len) in tiles(run.len()) {
+                let a = &mut run[t0..t0 + len];
+                // `g = ∂L/∂a`.
+                let g = &mut g[..len];
+                match targets {
+                    HostTargets::Dense(y) => {
+                        let y = spec.target_row(y, sample, class, s0 + t0, len);
+                        spec.power.slopes(a, g);
+                        for (g, &y) in g.iter_mut().zip(y) {
+                            *g = g_p * *g + g_i * y;
+                        }
+                    }
+                    HostTargets::Indices(t) => {
+                        let t = &t[sample * s + s0 + t0..][..len];
+                        for ((masked, &a), &t) in masked.iter_mut().zip(&*a).zip(t) {
+                            *masked = a * membership(t.into(), class, c).0;
+                        }
+                        spec.power.slopes(&masked[..len], g);
+                        for (g, &t) in g.iter_mut().zip(t) {
+                            let (v, y) = membership(t.into(), class, c);
+                            *g = g_p * *g * v + g_i * y;
+                        }
+                    }
+                }
+                spec.deactivate(a, g);
+            }
+        }
+    }
+}
+
+/// `(v, y)` of a pixel with class index `t` for class `class` of `c`: whether it counts
+/// (`t` in `[0, c)`) and whether it is of the class, as `0.0`/`1.0`.
+#[inline(always)]
+fn membership(t: i64, class: usize, c: usize) -> (f32, f32) {
+    let counts = (0..c as i64).contains(&t);
+    (
+        if counts { 1.0 } else { 0.0 },
+        if t == class as i64 { 1.0 } else { 0.0 },
+    )
+}
+
+impl OverlapSpec {
+    /// The `len` dense targets of `class` in `sample` from pixel `s0`.
+    #[inline(always)]
+    fn target_row<'y>(
+        &self,
+        y: &'y [f32],
+        sample: usize,
+        class: usize,
+        s0: usize,
+        len: usize,
+    ) -> &'y [f32] {
+        let [_, c, s] = self.dims;
+        &y[(sample * c + class) * s + s0..][..len]
+    }
+
+    /// `a = act(x)` for an elementwise activation (sigmoid or none).
+    #[inline(always)]
+    fn activate(&self, x: &[f32], a: &mut [f32]) {
+        if self.activation == Activation::Sigmoid {
+            for (a, &x) in a.iter_mut().zip(x) {
+                *a = sigmoid(x);
+            }
+        } else {
+            a.copy_from_slice(x);
+        }
+    }
+
+    /// `a = g·act'(x)` over the activations `a` (sigmoid: `g·a·(1 − a)`; none: `g`).
+    #[inline(always)]
+    fn deactivate(&self, a: &mut [f32], g: &[f32]) {
+        if self.activation == Activation::Sigmoid {
+            for (a, &g) in a.iter_mut().zip(g) {
+                *a = g * *a * (1.0 - *a);
+            }
+        } else {
+            a.copy_from_slice(g);
+        }
+    }
+}
+
 impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
     type Output = ();
 
     #[inline(always)]
     fn run(&self, Gradient(sample, s0, upstream, runs): Gradient<'_, '_, '_>) {
         let Pass { targets, spec, .. } = *self;
+        if spec.activation != Activation::Softmax {
+            return self.row_gradient(sample, s0, upstream, runs);
+        }
         let [_, c, s] = spec.dims;
         let g_i = &upstream[sample * 3 * c..][..c];
         let g_p = &upstream[sample * 3 * c + c..][..c];
-        let mut tile = spec.tile();
+        let mut tile = spec.tile(targets);
         let mut u = vec![0.0f32; c * TILE];
         for (t0, len) in tiles(runs[0].len()) {
             for (class, run) in runs.iter().enumerate() {
@@ -302,31 +423,19 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
                 }
             }
             let mut dot = [0.0f32; TILE];
-            if spec.activation == Activation::Softmax {
-                for class in 0..c {
-                    let a = &tile.a[class * TILE..][..len];
-                    let u = &u[class * TILE..][..len];
-                    for j in 0..len {
-                        dot[j] += a[j] * u[j];
-                    }
+            for class in 0..c {
+                let a = &tile.a[class * TILE..][..len];
+                let u = &u[class * TILE..][..len];
+                for j in 0..len {
+                    dot[j] += a[j] * u[j];
                 }
             }
             for (class, run) in runs.iter_mut().enumerate() {
                 let a = &tile.a[class * TILE..][..len];
                 let u = &u[class * TILE..][..len];
                 let out = &mut run[t0..t0 + len];
-                match spec.activation {
-                    Activation::Softmax => {
-                        for j in 0..len {
-                            out[j] = a[j] * (u[j] - dot[j]);
-                        }
-                    }
-                    Activation::Sigmoid => {
-                        for j in 0..len {
-                            out[j] = u[j] * a[j] * (1.0 - a[j]);
-                        }
-                    }
-                    Activation::None => out.copy_from_slice(u),
+                for j in 0..len {
+                    out[j] = a[j] * (u[j] - dot[j]);
                 }
             }
         }
