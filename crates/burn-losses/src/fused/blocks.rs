@@ -2,6 +2,8 @@
 //! a parallel task, processed in tiles of up to [`TILE`] pixels; a block sees every class row
 //! of its pixels as one contiguous run.
 
+use rayon::prelude::*;
+
 /// Pixels per tile: one row of a tile is a run the compiler vectorises.
 pub(crate) const TILE: usize = 64;
 /// Pixels per parallel task.
@@ -48,6 +50,15 @@ pub(crate) fn class_row_blocks(
     blocks
 }
 
+/// A buffer of `len` zeros for a kernel's output, zeroed by rayon's threads together: `vec!`
+/// would zero a reused allocation with one thread's `memset` while the others wait, a
+/// visible share of the time on the small workloads.
+pub(crate) fn zeros(len: usize) -> Vec<f32> {
+    let mut out = Vec::new();
+    out.par_extend(rayon::iter::repeat_n(0.0f32, len));
+    out
+}
+
 /// The tiles `(start, len)` of a block of `len` pixels.
 pub(crate) fn tiles(len: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..len)
@@ -89,6 +100,11 @@ mod tests {
                 .enumerate()
                 .all(|(i, &v)| v == (i % (n * s)) as f32)
         );
+        for len in [0, 1, 16, 17, 100_003] {
+            let z = zeros(len);
+            assert_eq!(z.len(), len);
+            assert!(z.iter().all(|&v| v == 0.0));
+        }
         assert_eq!(
             tiles(130).collect::<Vec<_>>(),
             [(0, 64), (64, 64), (128, 2)]

@@ -258,6 +258,7 @@ mod host {
     use burn::tensor::backend::Backend;
     use burn::tensor::{DType, Int, Tensor, TensorMetadata};
 
+    use super::super::blocks;
     use super::super::fast_math::Power;
     use super::super::host::{HostBackend, HostInts};
     use super::super::overlap::{self, HostTargets, OverlapSpec};
@@ -636,7 +637,7 @@ mod host {
         // pass, in the buffer that becomes the gradient.
         let mut activations = x
             .needs_gradient()
-            .then(|| vec![0.0f32; ncs.iter().product()]);
+            .then(|| blocks::zeros(ncs.iter().product()));
         let stats = {
             let xs = floats::<I>(x.inner());
             let out = activations.as_deref_mut();
