@@ -218,6 +218,27 @@ fn softmax_losses<B: AutodiffBackend>(ctx: &Ctx<B>) {
                 }
             }
         }
+        // `ignore_index` inside `[0, C)` (the background class), with unit and class weights:
+        // that class's pixels leave the mean's divisor.
+        if c >= 2 {
+            let x3 = logits::<B, 3>(&[n, c, h * w], 300 + k as u64, 3.0, device);
+            let t2 = labels::<B, 2>(&[n, h * w], c, 0, 0, 301 + k as u64, device);
+            for weight in [None, Some(class_weights(c))] {
+                let ce = CrossEntropyLossConfig::new()
+                    .with_weight(weight)
+                    .with_ignore_index(0)
+                    .init::<B>(device);
+                agree(ctx, "ce ignore_index 0", x3.clone(), |x| {
+                    ce.forward(x, t2.clone())
+                });
+            }
+            let focal = FocalLossConfig::new(c)
+                .with_ignore_index(0)
+                .init::<B>(device);
+            agree(ctx, "focal ignore_index 0", x3.clone(), |x| {
+                focal.forward(x, t2.clone())
+            });
+        }
     }
 }
 

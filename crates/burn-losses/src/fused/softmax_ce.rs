@@ -24,7 +24,7 @@
 
 use rayon::prelude::*;
 
-use super::blocks::{BLOCK, TILE, class_row_blocks, pixel_blocks, tiles};
+use super::blocks::{BLOCK, TILE, class_row_blocks, pixel_blocks, tiles, zeros};
 use super::fast_math::{Kernel, Power, exp, ln, vectorized};
 use super::{ClassLossKind, ClassLossSpec};
 use crate::Reduction;
@@ -147,18 +147,21 @@ impl Prepared {
 }
 
 /// A tile's pixels: per pixel the loss, the coefficient of `(p_c − δ_cy)`,
-/// whether it counts (`1`/`0`) and its class (where it counts); and the first out-of-range
-/// target among them.
+/// whether it counts (`1`/`0`) and its class (`-1` where it does not count); and the first
+/// out-of-range target among them.
 struct TilePixels {
     loss: [f32; TILE],
     coef: [f32; TILE],
     valid: [f32; TILE],
-    class: [usize; TILE],
+    class: [i64; TILE],
     first_bad: Option<i64>,
 }
 
 /// The [`TilePixels`] of a tile whose class rows `row(c)` are contiguous runs of `len <= TILE`
 /// pixels, with targets `targets` (`len`), given each pixel's `m` and `ln Σ e^(x − m)`.
+///
+/// Every loop runs over whole tiles (the target's logit and weight are picked class by class,
+/// not gathered pixel by pixel), so that it vectorises.
 #[inline(always)]
 fn tile_pixels<'a, T: Target>(
     row: impl Fn(usize) -> &'a [f32] + Copy,
@@ -168,20 +171,27 @@ fn tile_pixels<'a, T: Target>(
     k: &Prepared,
 ) -> TilePixels {
     let smooth = tile_smoothing(row, (c, len), (m, ls), k);
-    // The target's logit and weight, and the pixel's validity (a pixel that does not count
-    // takes `x_y = m`, `w = v = 0`); the rest runs on whole tiles.
-    let (mut x_y, mut w, mut valid) = (*m, [0.0f32; TILE], [0.0f32; TILE]);
-    let (mut class, mut first_bad) = ([0usize; TILE], None);
-    for (j, &target) in targets.iter().enumerate() {
-        let target = target.into();
-        match k.class_of(target) {
-            (Some(y), _) => {
-                (x_y[j], w[j], valid[j], class[j]) = (row(y)[j], k.weights[y], 1.0, y);
-            }
-            (None, true) => {
-                first_bad.get_or_insert(target);
-            }
-            (None, false) => {}
+    // Each pixel's class and validity, and whether any target is out of range.
+    let (mut class, mut valid, mut any_bad) = ([-1i64; TILE], [0.0f32; TILE], false);
+    for ((class, valid), &target) in class.iter_mut().zip(&mut valid).zip(targets) {
+        let target: i64 = target.into();
+        let in_range = (0..c as i64).contains(&target);
+        let ignored = target == k.ignore_index;
+        let counts = in_range & !ignored;
+        *class = if counts { target } else { -1 };
+        *valid = if counts { 1.0 } else { 0.0 };
+        any_bad |= !in_range & !ignored;
+    }
+    let first_bad = any_bad
+        .then(|| targets.iter().map(|&t| t.into()).find(|&t| k.class_of(t).1))
+        .flatten();
+    // The target's logit and weight (a pixel that does not count takes `x_y = m`, `w = 0`).
+    let (mut x_y, mut w) = (*m, [0.0f32; TILE]);
+    for (y, &w_y) in k.weights.iter().enumerate().take(c) {
+        for (((x_y, w), &class), &x) in x_y.iter_mut().zip(&mut w).zip(&class).zip(row(y)) {
+            let hit = class == y as i64;
+            *x_y = if hit { x } else { *x_y };
+            *w = if hit { w_y } else { *w };
         }
     }
     let mut log_p = [0.0f32; TILE];
@@ -315,7 +325,7 @@ pub(crate) fn forward_reduced<T: Target>(
         Reduction::Mean => (total, (1.0 / total) as f32),
         _ => (1.0, 1.0),
     };
-    let mut grad = gradient.then(|| vec![0.0f32; n * c * s]);
+    let mut grad = gradient.then(|| zeros(n * c * s));
     let pass = ReducedPass {
         x,
         targets,
@@ -446,11 +456,20 @@ impl<T: Target> Kernel<Rows<'_>> for ReducedPass<'_, T> {
 
 /// `Σ d` over the pixels (`w_y`, or `1` for focal; `0` where a pixel does not count), from
 /// each class's pixel count (exact, and no chain of dependent float additions), and the first
-/// out-of-range target.
+/// out-of-range target. Where every pixel that counts weighs `1`, only the count of those is
+/// needed, in a loop that vectorises.
 fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
+    let unit = k.unweighted_mean || k.weights.iter().all(|&w| w == 1.0);
     let parts: Vec<(Vec<u64>, Option<i64>)> = targets
         .par_chunks(BLOCK)
         .map(|chunk| {
+            if unit {
+                let (count, any_bad) = vectorized(&Counting(k), chunk);
+                let first_bad = any_bad
+                    .then(|| chunk.iter().map(|&t| t.into()).find(|&t| k.class_of(t).1))
+                    .flatten();
+                return (vec![count], first_bad);
+            }
             let (mut counts, mut first_bad) = (vec![0u64; k.classes], None);
             for &target in chunk {
                 let target = target.into();
@@ -465,21 +484,43 @@ fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
             (counts, first_bad)
         })
         .collect();
-    let mut counts = vec![0u64; k.classes];
+    // One count per class, or one in all (`unit`).
+    let mut counts = vec![0u64; if unit { 1 } else { k.classes }];
     for (part, _) in &parts {
         counts
             .iter_mut()
             .zip(part)
             .for_each(|(total, n)| *total += n);
     }
-    let total = if k.unweighted_mean {
-        counts.iter().sum::<u64>() as f64
+    let total = if unit {
+        counts[0] as f64
     } else {
         (counts.iter().zip(&k.weights))
             .map(|(&n, &w)| n as f64 * f64::from(w))
             .sum()
     };
     (total, parts.into_iter().find_map(|p| p.1))
+}
+
+/// [`total_weight`]'s count of the targets that count, and whether any is out of range.
+struct Counting<'k>(&'k Prepared);
+
+impl<T: Target> Kernel<&[T]> for Counting<'_> {
+    type Output = (u64, bool);
+
+    #[inline(always)]
+    fn run(&self, targets: &[T]) -> (u64, bool) {
+        let (c, ignore_index) = (self.0.classes as i64, self.0.ignore_index);
+        let (mut count, mut any_bad) = (0u64, false);
+        for &target in targets {
+            let target: i64 = target.into();
+            let in_range = (0..c).contains(&target);
+            let ignored = target == ignore_index;
+            count += u64::from(in_range & !ignored);
+            any_bad |= !in_range & !ignored;
+        }
+        (count, any_bad)
+    }
 }
 
 /// `m = max_c x_c` of each pixel of a tile whose class rows `row(c)` are contiguous runs of
@@ -561,14 +602,11 @@ fn tile_gradient(
         b[j] = scale * k.eps_c * px.valid[j];
         per_e[j] = (a[j] + b[j] * k.total_weight) * inv_sum[j];
     }
-    for (run, &w) in runs.iter_mut().zip(&k.weights) {
-        for ((out, &per_e), &b) in run[t0..t0 + len].iter_mut().zip(&per_e).zip(&b) {
-            *out = *out * per_e - b * w;
-        }
-    }
-    for j in 0..len {
-        if px.valid[j] != 0.0 {
-            runs[px.class[j]][t0 + j] -= a[j];
+    for (y, (run, &w)) in runs.iter_mut().zip(&k.weights).enumerate() {
+        let terms = per_e.iter().zip(&b).zip(&a).zip(&px.class);
+        for (out, (((&per_e, &b), &a), &class)) in run[t0..t0 + len].iter_mut().zip(terms) {
+            let target = if class == y as i64 { a } else { 0.0 };
+            *out = *out * per_e - b * w - target;
         }
     }
 }
