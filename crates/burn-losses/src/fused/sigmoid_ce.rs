@@ -16,7 +16,7 @@
 
 use rayon::prelude::*;
 
-use super::blocks::{BLOCK, TILE};
+use super::blocks::{BLOCK, TILE, zeros};
 use super::fast_math::{Kernel, Power, exp, lane_sum, ln, vectorized};
 use super::{BinaryLossKind, BinaryLossSpec};
 use crate::Reduction;
@@ -216,8 +216,8 @@ pub(crate) fn forward(
         scale,
     };
     let keep_losses = spec.reduction == Reduction::None;
-    let mut losses = keep_losses.then(|| vec![0.0f32; numel]);
-    let mut derivatives = derivative.then(|| vec![0.0f32; numel]);
+    let mut losses = keep_losses.then(|| zeros(numel));
+    let mut derivatives = derivative.then(|| zeros(numel));
     let tasks: Vec<_> = chunks(losses.as_deref_mut(), numel)
         .into_iter()
         .zip(chunks(derivatives.as_deref_mut(), numel))

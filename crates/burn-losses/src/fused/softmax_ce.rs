@@ -223,9 +223,9 @@ pub(crate) fn forward<T: Target>(
     debug_assert_eq!(x.len(), n * c * s);
     debug_assert_eq!(targets.len(), n * s);
     let k = Prepared::new(spec);
-    let mut losses = vec![0.0; n * s];
-    let mut log_sum = vec![0.0; n * s];
-    let mut coef = vec![0.0; n * s];
+    let mut losses = zeros(n * s);
+    let mut log_sum = zeros(n * s);
+    let mut coef = zeros(n * s);
     // Each task: its pixels' outputs, returning its first out-of-range target.
     let stats = |(sample, s0, mut out): (usize, usize, Vec<&mut [f32]>)| -> Option<i64> {
         let mut first_bad = None;
@@ -807,7 +807,7 @@ fn backward_walk(
     by_row: impl Fn(usize, &[f32], (f32, f32), &mut [f32]) + Sync,
     by_tile: impl Fn(&Tile<'_>, &mut [&mut [f32]]) + Sync,
 ) -> Vec<f32> {
-    let mut grad = vec![0.0f32; n * c * s];
+    let mut grad = zeros(n * c * s);
     if s == 1 {
         grad.par_chunks_mut(c * ROWS)
             .enumerate()
@@ -853,9 +853,9 @@ pub(crate) fn soft_forward(
     spec: &ClassLossSpec,
 ) -> (Vec<f32>, Saved) {
     let k = Prepared::new(spec);
-    let mut losses = vec![0.0; n * s];
-    let mut log_sum = vec![0.0; n * s];
-    let mut coef = vec![0.0; n * s];
+    let mut losses = zeros(n * s);
+    let mut log_sum = zeros(n * s);
+    let mut coef = zeros(n * s);
     let block = |(sample, s0, mut out): (usize, usize, Vec<&mut [f32]>)| {
         for (t0, len) in tiles(out[0].len()) {
             let base = sample * c * s + s0 + t0;
