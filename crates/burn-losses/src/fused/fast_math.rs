@@ -109,7 +109,8 @@ pub(crate) fn ln(x: f32) -> f32 {
 /// `1 / (1 + e^-x)`, finite for every finite `x`.
 #[inline(always)]
 pub(crate) fn sigmoid(x: f32) -> f32 {
-    // `exp`'s other select (`x > EXP_MIN`... gives 0) is not needed: `1/(1 + e^-87.3) = 1`.
+    // Of `exp`'s two selects only the overflow one matters here: where `−x < EXP_MIN`, the
+    // clamped `e^−x` is ~1e-38 and `1/(1 + 1e-38)` is exactly `1`, as with `e^−x = 0`.
     let s = 1.0 / (1.0 + exp_in_range(-x));
     if x < -EXP_OVERFLOW { 0.0 } else { s }
 }

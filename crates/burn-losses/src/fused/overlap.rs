@@ -386,7 +386,7 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
         if spec.activation != Activation::Softmax {
             return self.row_gradient(sample, s0, upstream, runs);
         }
-        let [_, c, s] = spec.dims;
+        let [_, c, _] = spec.dims;
         let g_i = &upstream[sample * 3 * c..][..c];
         let g_p = &upstream[sample * 3 * c + c..][..c];
         let mut tile = spec.tile(targets);
@@ -409,7 +409,7 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
                     *u *= v * g_p[class];
                 }
                 if let HostTargets::Dense(y) = targets {
-                    let y = &y[sample * c * s + class * s + s0 + t0..][..len];
+                    let y = spec.target_row(y, sample, class, s0 + t0, len);
                     for j in 0..len {
                         u[j] += g_i[class] * y[j];
                     }

@@ -98,13 +98,17 @@ impl Prepared {
     /// The class of a target, `None` if it does not count, and whether it is out of range.
     #[inline(always)]
     fn class_of(&self, target: i64) -> (Option<usize>, bool) {
+        let (counts, bad) = self.status(target);
+        (counts.then_some(target as usize), bad)
+    }
+
+    /// Whether a target counts (in `[0, C)` and not `ignore_index`) and whether it is out of
+    /// range (neither), without branches: the form the tile loops vectorise.
+    #[inline(always)]
+    fn status(&self, target: i64) -> (bool, bool) {
         let in_range = (0..self.classes as i64).contains(&target);
         let ignored = target == self.ignore_index;
-        match (in_range, ignored) {
-            (true, false) => (Some(target as usize), false),
-            (false, false) => (None, true),
-            _ => (None, false),
-        }
+        (in_range & !ignored, !in_range & !ignored)
     }
 
     /// Loss and coefficient of a tile's pixels from `[log p_y, w_y, valid, smoothing sum]`
@@ -175,12 +179,10 @@ fn tile_pixels<'a, T: Target>(
     let (mut class, mut valid, mut any_bad) = ([-1i64; TILE], [0.0f32; TILE], false);
     for ((class, valid), &target) in class.iter_mut().zip(&mut valid).zip(targets) {
         let target: i64 = target.into();
-        let in_range = (0..c as i64).contains(&target);
-        let ignored = target == k.ignore_index;
-        let counts = in_range & !ignored;
+        let (counts, bad) = k.status(target);
         *class = if counts { target } else { -1 };
         *valid = if counts { 1.0 } else { 0.0 };
-        any_bad |= !in_range & !ignored;
+        any_bad |= bad;
     }
     let first_bad = any_bad
         .then(|| targets.iter().map(|&t| t.into()).find(|&t| k.class_of(t).1))
@@ -510,14 +512,11 @@ impl<T: Target> Kernel<&[T]> for Counting<'_> {
 
     #[inline(always)]
     fn run(&self, targets: &[T]) -> (u64, bool) {
-        let (c, ignore_index) = (self.0.classes as i64, self.0.ignore_index);
         let (mut count, mut any_bad) = (0u64, false);
         for &target in targets {
-            let target: i64 = target.into();
-            let in_range = (0..c).contains(&target);
-            let ignored = target == ignore_index;
-            count += u64::from(in_range & !ignored);
-            any_bad |= !in_range & !ignored;
+            let (counts, bad) = self.0.status(target.into());
+            count += u64::from(counts);
+            any_bad |= bad;
         }
         (count, any_bad)
     }
