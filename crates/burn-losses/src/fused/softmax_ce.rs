@@ -73,6 +73,11 @@ struct Prepared {
 impl Prepared {
     fn new(spec: &ClassLossSpec) -> Self {
         let c = spec.num_classes;
+        // The tile loops keep a pixel's class in `i32` lanes.
+        assert!(
+            i32::try_from(c).is_ok(),
+            "softmax-CE kernel: {c} classes do not fit the kernel's i32 class lanes"
+        );
         let weights = spec.weight.clone().unwrap_or_else(|| vec![1.0; c]);
         let total_weight = weights.iter().sum();
         let (eps, focal, unweighted_mean) = match spec.kind {
@@ -157,7 +162,7 @@ struct TilePixels {
     loss: [f32; TILE],
     coef: [f32; TILE],
     valid: [f32; TILE],
-    class: [i64; TILE],
+    class: [i32; TILE],
     first_bad: Option<i64>,
 }
 
@@ -176,11 +181,13 @@ fn tile_pixels<'a, T: Target>(
 ) -> TilePixels {
     let smooth = tile_smoothing(row, (c, len), (m, ls), k);
     // Each pixel's class and validity, and whether any target is out of range.
-    let (mut class, mut valid, mut any_bad) = ([-1i64; TILE], [0.0f32; TILE], false);
+    // (`i32` lanes, twice as many per vector as `i64`; a class that counts is below `C`, which
+    // `Prepared::new` bounds.)
+    let (mut class, mut valid, mut any_bad) = ([-1i32; TILE], [0.0f32; TILE], false);
     for ((class, valid), &target) in class.iter_mut().zip(&mut valid).zip(targets) {
         let target: i64 = target.into();
         let (counts, bad) = k.status(target);
-        *class = if counts { target } else { -1 };
+        *class = if counts { target as i32 } else { -1 };
         *valid = if counts { 1.0 } else { 0.0 };
         any_bad |= bad;
     }
@@ -191,7 +198,7 @@ fn tile_pixels<'a, T: Target>(
     let (mut x_y, mut w) = (*m, [0.0f32; TILE]);
     for (y, &w_y) in k.weights.iter().enumerate().take(c) {
         for (((x_y, w), &class), &x) in x_y.iter_mut().zip(&mut w).zip(&class).zip(row(y)) {
-            let hit = class == y as i64;
+            let hit = class == y as i32;
             *x_y = if hit { x } else { *x_y };
             *w = if hit { w_y } else { *w };
         }
@@ -392,7 +399,8 @@ impl<T: Target> Kernel<Pixels<'_, '_>> for ReducedPass<'_, T> {
     #[inline(always)]
     fn run(&self, Pixels(sample, s0, len, mut runs): Pixels<'_, '_>) -> f64 {
         let [_, c, s] = self.dims;
-        let mut sum = 0.0f64;
+        // Eight partial sums (in `f64`), so that adding a tile's losses vectorises.
+        let mut sums = [0.0f64; 8];
         for (t0, len) in tiles(len) {
             let base = sample * c * s + s0 + t0;
             let row = |class: usize| &self.x[base + class * s..][..len];
@@ -403,12 +411,17 @@ impl<T: Target> Kernel<Pixels<'_, '_>> for ReducedPass<'_, T> {
             };
             let targets = &self.targets[sample * s + s0 + t0..][..len];
             let px = tile_pixels(row, (c, len), targets, (&m, &ls), &self.k);
-            sum += px.loss[..len].iter().map(|&l| f64::from(l)).sum::<f64>();
+            // (`loss` is `0` past `len`.)
+            for losses in px.loss.chunks_exact(sums.len()) {
+                for (sum, &loss) in sums.iter_mut().zip(losses) {
+                    *sum += f64::from(loss);
+                }
+            }
             if let Some(runs) = runs.as_deref_mut() {
                 tile_gradient(runs, (t0, len), &px, &inv_sum, &self.k, self.scale);
             }
         }
-        sum
+        sums.iter().sum()
     }
 }
 
@@ -604,7 +617,7 @@ fn tile_gradient(
     for (y, (run, &w)) in runs.iter_mut().zip(&k.weights).enumerate() {
         let terms = per_e.iter().zip(&b).zip(&a).zip(&px.class);
         for (out, (((&per_e, &b), &a), &class)) in run[t0..t0 + len].iter_mut().zip(terms) {
-            let target = if class == y as i64 { a } else { 0.0 };
+            let target = if class == y as i32 { a } else { 0.0 };
             *out = *out * per_e - b * w - target;
         }
     }
