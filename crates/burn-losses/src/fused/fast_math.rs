@@ -160,71 +160,59 @@ impl Power {
     }
 }
 
-/// `Σ_{j < len} f(j)` in eight interleaved partial sums: a form the compiler vectorises, where
-/// a single running sum must stay in order.
+/// `Σ_j f([rows[0][j], …, rows[M − 1][j]])` over `M` rows of one length, in eight interleaved
+/// partial sums: a form the compiler vectorises, where a single running sum must stay in
+/// order.
+///
+/// The rows are sliced once per eight elements, so that no element access is bounds-checked
+/// (an index closure kept a check per lane, and the loop scalar). One sum per call: with
+/// several terms per element, the vectoriser packed one element's terms together (a scalar
+/// loop with shuffles) as often as not; on a tile in L1, a pass per sum costs less.
 #[inline(always)]
-pub(crate) fn lane_sum(len: usize, f: impl Fn(usize) -> f32) -> f32 {
-    let [sum] = lane_sums(len, |j| [f(j)]);
-    sum
-}
-
-/// `K` sums `Σ_{j < len} f(j)[k]` in one loop, each in eight interleaved partial sums (the
-/// order of [`lane_sum`]).
-#[inline(always)]
-pub(crate) fn lane_sums<const K: usize>(len: usize, f: impl Fn(usize) -> [f32; K]) -> [f32; K] {
+pub(crate) fn lane_sum<const M: usize>(rows: [&[f32]; M], f: impl Fn([f32; M]) -> f32) -> f32 {
     const LANES: usize = 8;
-    let mut lanes = [[0.0f32; LANES]; K];
+    let len = rows.first().map_or(0, |row| row.len());
+    assert!(
+        rows.iter().all(|row| row.len() == len),
+        "lane_sum: rows of different lengths"
+    );
     let full = len / LANES * LANES;
+    let mut lanes = [0.0f32; LANES];
     for j0 in (0..full).step_by(LANES) {
-        for lane in 0..LANES {
-            let terms = f(j0 + lane);
-            for (acc, term) in lanes.iter_mut().zip(terms) {
-                acc[lane] += term;
-            }
+        let chunk = rows.map(|row| &row[j0..j0 + LANES]);
+        for (lane, acc) in lanes.iter_mut().enumerate() {
+            *acc += f(chunk.map(|row| row[lane]));
         }
     }
-    let mut sums = lanes.map(|acc| acc.iter().sum::<f32>());
-    let mut tail = [0.0f32; K];
-    for j in full..len {
-        for (acc, term) in tail.iter_mut().zip(f(j)) {
-            *acc += term;
-        }
-    }
-    for (sum, tail) in sums.iter_mut().zip(tail) {
-        *sum += tail;
-    }
-    sums
+    let tail: f32 = (full..len).map(|j| f(rows.map(|row| row[j]))).sum();
+    lanes.iter().sum::<f32>() + tail
 }
 
 impl Power {
-    /// `Σ_{j < len} x(j)^p`, with the power's case chosen once for the whole sum.
+    /// `Σ_j f(row values at j)^p` over rows of one length, with the power's case chosen once
+    /// for the whole sum.
     #[inline(always)]
-    pub fn sum(self, len: usize, x: impl Fn(usize) -> f32) -> f32 {
+    pub fn sum<const M: usize>(self, rows: [&[f32]; M], f: impl Fn([f32; M]) -> f32) -> f32 {
         match self {
-            Self::One => lane_sum(len, x),
-            Self::Two => lane_sum(len, |j| x(j) * x(j)),
-            Self::Other(_) => lane_sum(len, |j| self.value_and_slope(x(j)).0),
+            Self::One => lane_sum(rows, f),
+            Self::Two => lane_sum(rows, |v| f(v) * f(v)),
+            Self::Other(_) => lane_sum(rows, |v| self.value_and_slope(f(v)).0),
         }
     }
 
-    /// `[Σ a·y, Σ a^p, Σ y^p]` over `(a, y) = f(j)`, `j < len`, in one loop, with the
-    /// power's case chosen once.
+    /// `[Σ a·y, Σ a^p, Σ y^p]` over `(a, y) = f(row values at j)`, rows of one length (a
+    /// [`lane_sum`] each).
     #[inline(always)]
-    pub fn overlap_sums(self, len: usize, f: impl Fn(usize) -> (f32, f32)) -> [f32; 3] {
-        match self {
-            Self::One => lane_sums(len, |j| {
-                let (a, y) = f(j);
-                [a * y, a, y]
-            }),
-            Self::Two => lane_sums(len, |j| {
-                let (a, y) = f(j);
-                [a * y, a * a, y * y]
-            }),
-            Self::Other(_) => lane_sums(len, |j| {
-                let (a, y) = f(j);
-                [a * y, self.value_and_slope(a).0, self.value_and_slope(y).0]
-            }),
-        }
+    pub fn overlap_sums<const M: usize>(
+        self,
+        rows: [&[f32]; M],
+        f: impl Fn([f32; M]) -> (f32, f32),
+    ) -> [f32; 3] {
+        [
+            lane_sum(rows, |v| f(v).0 * f(v).1),
+            self.sum(rows, |v| f(v).0),
+            self.sum(rows, |v| f(v).1),
+        ]
     }
 
     /// `out[j] = d x^p/dx` at `x[j]`, with the power's case chosen once.
@@ -283,17 +271,18 @@ mod tests {
 
     #[test]
     fn lane_sums_add_every_term() {
-        for len in [0, 1, 7, 8, 9, 64] {
+        for len in [0usize, 1, 7, 8, 9, 64] {
+            let up: Vec<f32> = (0..len).map(|j| j as f32).collect();
+            let down: Vec<f32> = (0..len).map(|j| (len - j) as f32).collect();
             let expected: f32 = (0..len).map(|j| j as f32).sum();
-            assert_eq!(lane_sum(len, |j| j as f32), expected, "len {len}");
+            assert_eq!(lane_sum([&up], |[x]| x), expected, "len {len}");
             let squares: f32 = (0..len).map(|j| (j * j) as f32).sum();
-            assert_eq!(Power::Two.sum(len, |j| j as f32), squares, "len {len}");
-            let both = lane_sums(len, |j| [j as f32, (j * j) as f32]);
-            assert_eq!(both, [expected, squares], "len {len}");
+            assert_eq!(Power::Two.sum([&up], |[x]| x), squares, "len {len}");
             let products: f32 = (0..len).map(|j| (j * (len - j)) as f32).sum();
+            assert_eq!(Power::One.sum([&up, &down], |[a, b]| a * b), products);
             let cubes: f32 = (0..len).map(|j| ((len - j).pow(3)) as f32).sum();
             assert_eq!(
-                Power::Other(3.0).overlap_sums(len, |j| (j as f32, (len - j) as f32)),
+                Power::Other(3.0).overlap_sums([&up, &down], |[a, y]| (a, y)),
                 [
                     products,
                     (0..len).map(|j| (j as f32).powf(3.0)).sum(),
@@ -302,6 +291,12 @@ mod tests {
                 "len {len}"
             );
         }
+    }
+
+    #[test]
+    #[should_panic(expected = "rows of different lengths")]
+    fn lane_sum_refuses_rows_of_different_lengths() {
+        lane_sum([&[1.0, 2.0][..], &[1.0][..]], |[a, b]| a * b);
     }
 
     #[test]

@@ -219,10 +219,12 @@ impl<T: Target> Kernel<Sums<'_, '_>> for Pass<'_, T> {
                 let [i, p, t] = match targets {
                     HostTargets::Dense(y) => {
                         let y = spec.target_row(y, sample, class, s0 + t0, len);
-                        spec.power.overlap_sums(len, |j| (a[j], y[j]))
+                        spec.power.overlap_sums([a, y], |[a, y]| (a, y))
                     }
                     // `I` and `T` are added per pixel below.
-                    HostTargets::Indices(_) => [0.0, spec.power.sum(len, |j| a[j] * v[j]), 0.0],
+                    HostTargets::Indices(_) => {
+                        [0.0, spec.power.sum([a, &v[..len]], |[a, v]| a * v), 0.0]
+                    }
                 };
                 sums[class] += i as f64;
                 sums[c + class] += p as f64;
@@ -256,6 +258,8 @@ impl<T: Target> Pass<'_, T> {
         let block_len = BLOCK.min(s - s0);
         let mut sums = vec![0.0f64; 3 * c];
         let mut scratch = [0.0f32; TILE];
+        // Index targets: each pixel's membership `(v, y)` (see [`membership`]).
+        let (mut valid, mut member) = ([0.0f32; TILE], [0.0f32; TILE]);
         for class in 0..c {
             let x = &x[(sample * c + class) * s + s0..][..block_len];
             for (t0, len) in tiles(block_len) {
@@ -267,14 +271,15 @@ impl<T: Target> Pass<'_, T> {
                 let [i, p, t] = match targets {
                     HostTargets::Dense(y) => {
                         let y = spec.target_row(y, sample, class, s0 + t0, len);
-                        spec.power.overlap_sums(len, |j| (a[j], y[j]))
+                        spec.power.overlap_sums([a, y], |[a, y]| (a, y))
                     }
                     HostTargets::Indices(t) => {
                         let t = &t[sample * s + s0 + t0..][..len];
-                        spec.power.overlap_sums(len, |j| {
-                            let (v, y) = membership(t[j].into(), class, c);
-                            (a[j] * v, y)
-                        })
+                        let (v, y) = (&mut valid[..len], &mut member[..len]);
+                        for ((v, y), &t) in v.iter_mut().zip(&mut *y).zip(t) {
+                            (*v, *y) = membership(t.into(), class, c);
+                        }
+                        spec.power.overlap_sums([a, v, y], |[a, v, y]| (a * v, y))
                     }
                 };
                 sums[class] += i as f64;

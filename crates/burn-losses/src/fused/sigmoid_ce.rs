@@ -164,8 +164,8 @@ impl Pass<'_> {
                 for j in 0..n {
                     (l[j], d[j], v[j]) = element(x[j], t[j], weights);
                 }
-                sum += f64::from(lane_sum(n, |j| l[j]));
-                count += f64::from(lane_sum(n, |j| v[j]));
+                sum += f64::from(lane_sum([&l[..n]], |[l]| l));
+                count += f64::from(lane_sum([&v[..n]], |[v]| v));
                 let at = t0 - start;
                 if let Some(out) = losses.as_deref_mut() {
                     out[at..at + n].copy_from_slice(&l[..n]);
