@@ -37,12 +37,21 @@ pub(crate) struct OverlapSpec {
     pub power: Power,
 }
 
-/// One tile: the activated input `a[class·TILE + j]`, each pixel's class (`None`: does not
+/// One tile: the activated input `a[class·TILE + j]`, each pixel's class (`-1`: does not
 /// count, or dense targets) and validity.
 struct Tile {
     a: Vec<f32>,
-    class: [Option<usize>; TILE],
+    class: [i32; TILE],
     valid: [f32; TILE],
+}
+
+impl Tile {
+    /// `1` where a pixel is of `class` (index targets), `0` elsewhere: its target row.
+    #[inline(always)]
+    fn members(&self, class: usize) -> [f32; TILE] {
+        self.class
+            .map(|y| if y == class as i32 { 1.0 } else { 0.0 })
+    }
 }
 
 impl OverlapSpec {
@@ -99,7 +108,7 @@ impl OverlapSpec {
                 for j in 0..len {
                     let y: i64 = t[n * s + s0 + j].into();
                     let counts = (0..c as i64).contains(&y);
-                    tile.class[j] = counts.then_some(y as usize);
+                    tile.class[j] = if counts { y as i32 } else { -1 };
                     tile.valid[j] = if counts { 1.0 } else { 0.0 };
                 }
             }
@@ -109,9 +118,14 @@ impl OverlapSpec {
     /// An empty tile for `targets`: with dense targets every pixel counts, for good.
     fn tile<T>(&self, targets: HostTargets<'_, T>) -> Tile {
         let dense = matches!(targets, HostTargets::Dense(_));
+        assert!(
+            i32::try_from(self.dims[1]).is_ok(),
+            "overlap kernel: {} classes do not fit the tile's i32 classes",
+            self.dims[1]
+        );
         Tile {
             a: vec![0.0; self.dims[1] * TILE],
-            class: [None; TILE],
+            class: [-1; TILE],
             valid: [if dense { 1.0 } else { 0.0 }; TILE],
         }
     }
@@ -221,22 +235,15 @@ impl<T: Target> Kernel<Sums<'_, '_>> for Pass<'_, T> {
                         let y = spec.target_row(y, sample, class, s0 + t0, len);
                         spec.power.overlap_sums([a, y], |[a, y]| (a, y))
                     }
-                    // `I` and `T` are added per pixel below.
                     HostTargets::Indices(_) => {
-                        [0.0, spec.power.sum([a, &v[..len]], |[a, v]| a * v), 0.0]
+                        let y = tile.members(class);
+                        let rows = [a, &v[..len], &y[..len]];
+                        spec.power.overlap_sums(rows, |[a, v, y]| (a * v, y))
                     }
                 };
                 sums[class] += i as f64;
                 sums[c + class] += p as f64;
                 sums[2 * c + class] += t as f64;
-            }
-            if let HostTargets::Indices(_) = targets {
-                for j in 0..len {
-                    if let Some(y) = tile.class[j] {
-                        sums[y] += tile.a[y * TILE + j] as f64;
-                        sums[2 * c + y] += 1.0;
-                    }
-                }
             }
         }
         sums
@@ -413,18 +420,16 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
                 for (u, &v) in u.iter_mut().zip(v) {
                     *u *= v * g_p[class];
                 }
-                if let HostTargets::Dense(y) = targets {
-                    let y = spec.target_row(y, sample, class, s0 + t0, len);
-                    for j in 0..len {
-                        u[j] += g_i[class] * y[j];
+                let members;
+                let y = match targets {
+                    HostTargets::Dense(y) => spec.target_row(y, sample, class, s0 + t0, len),
+                    HostTargets::Indices(_) => {
+                        members = tile.members(class);
+                        &members[..len]
                     }
-                }
-            }
-            if let HostTargets::Indices(_) = targets {
-                for j in 0..len {
-                    if let Some(y) = tile.class[j] {
-                        u[y * TILE + j] += g_i[y];
-                    }
+                };
+                for (u, &y) in u.iter_mut().zip(y) {
+                    *u += g_i[class] * y;
                 }
             }
             let mut dot = [0.0f32; TILE];
