@@ -474,17 +474,21 @@ impl<T: Target> Kernel<Rows<'_>> for ReducedPass<'_, T> {
 /// out-of-range target. Where every pixel that counts weighs `1`, only the count of those is
 /// needed, in a loop that vectorises.
 fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
-    let unit = k.unweighted_mean || k.weights.iter().all(|&w| w == 1.0);
+    if k.unweighted_mean || k.weights.iter().all(|&w| w == 1.0) {
+        let first_bad = |chunk: &[T]| chunk.iter().map(|&t| t.into()).find(|&t| k.status(t).1);
+        let parts: Vec<(u64, Option<i64>)> = targets
+            .par_chunks(BLOCK)
+            .map(|chunk| {
+                let (count, any_bad) = vectorized(&Counting(k), chunk);
+                (count, any_bad.then(|| first_bad(chunk)).flatten())
+            })
+            .collect();
+        let count: u64 = parts.iter().map(|&(n, _)| n).sum();
+        return (count as f64, parts.into_iter().find_map(|(_, bad)| bad));
+    }
     let parts: Vec<(Vec<u64>, Option<i64>)> = targets
         .par_chunks(BLOCK)
         .map(|chunk| {
-            if unit {
-                let (count, any_bad) = vectorized(&Counting(k), chunk);
-                let first_bad = any_bad
-                    .then(|| chunk.iter().map(|&t| t.into()).find(|&t| k.class_of(t).1))
-                    .flatten();
-                return (vec![count], first_bad);
-            }
             let (mut counts, mut first_bad) = (vec![0u64; k.classes], None);
             for &target in chunk {
                 let target = target.into();
@@ -499,22 +503,17 @@ fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
             (counts, first_bad)
         })
         .collect();
-    // One count per class, or one in all (`unit`).
-    let mut counts = vec![0u64; if unit { 1 } else { k.classes }];
+    let mut counts = vec![0u64; k.classes];
     for (part, _) in &parts {
         counts
             .iter_mut()
             .zip(part)
             .for_each(|(total, n)| *total += n);
     }
-    let total = if unit {
-        counts[0] as f64
-    } else {
-        (counts.iter().zip(&k.weights))
-            .map(|(&n, &w)| n as f64 * f64::from(w))
-            .sum()
-    };
-    (total, parts.into_iter().find_map(|p| p.1))
+    let total = (counts.iter().zip(&k.weights))
+        .map(|(&n, &w)| n as f64 * f64::from(w))
+        .sum();
+    (total, parts.into_iter().find_map(|(_, bad)| bad))
 }
 
 /// [`total_weight`]'s count of the targets that count, and whether any is out of range.
