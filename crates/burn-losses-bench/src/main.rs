@@ -7,6 +7,7 @@
 //! cargo run --release -p burn-losses-bench --no-default-features --features fusion # + fusion
 //! cargo run --release -p burn-losses-bench -- 4 8 64 64 5                    # N C H W iterations
 //! cargo run --release -p burn-losses-bench -- workloads 5                     # see workloads.rs
+//! cargo run --release -p burn-losses-bench -- workloads 31 "binary dice"       # matching rows only
 //! cargo run --release -p burn-losses-bench --no-default-features --features wgpu -- launches
 //! ```
 //!
@@ -95,7 +96,8 @@ fn main() {
         let iterations = std::env::args()
             .nth(2)
             .map_or(5, |a| a.parse().expect("iterations"));
-        workloads::run::<B>(BACKEND, iterations);
+        let filter = std::env::args().nth(3).unwrap_or_default();
+        workloads::run::<B>(BACKEND, iterations, &filter);
         return;
     }
     let args: Vec<usize> = std::env::args()

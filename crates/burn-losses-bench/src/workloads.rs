@@ -12,6 +12,12 @@
 //!   process whose glibc malloc returns every block over 64 KiB to the system at once, so that
 //!   resident memory follows live allocations; the timings run with the allocator's defaults,
 //!   as PyTorch's do.
+//! - **Order**: every workload's fused column is timed before any generic or burn-nn column.
+//!   Those free hundreds of MiB of temporaries, which moves glibc's dynamic mmap and trim
+//!   thresholds; timed right after them, the small workloads' output buffers came back as
+//!   fresh pages on every run (cross-entropy `[8, 4, 128, 128]`: 0.6–0.7 ms on its own,
+//!   1.2–1.8 ms right after the generic `[16, 8, 256, 256]` one, 0.8 ms there with
+//!   `MALLOC_TRIM_THRESHOLD_` raised), so the fused number depended on the row above it.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -38,12 +44,16 @@ pub(crate) struct Workload<'a> {
     pub burn_nn: Option<Box<dyn Fn() + 'a>>,
 }
 
-/// Runs the workloads and prints the table (in the memory child: each workload's peak).
-pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize) {
+/// Runs the workloads whose name contains `filter` (all for `""`) and prints the table (in the
+/// memory child: each workload's peak).
+pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize, filter: &str) {
     let device = Default::default();
     B::seed(&device, 0);
+    let workloads: Vec<_> = (workloads::<B>(&device).into_iter())
+        .filter(|w| w.name.contains(filter))
+        .collect();
     if std::env::var_os(MEMORY_CHILD).is_some() {
-        for workload in workloads::<B>(&device) {
+        for workload in &workloads {
             (workload.loss)(); // warm-up: first-use allocations are not the loss's
             if let Some(peak) = peak_bytes(&*workload.loss) {
                 let ratio = peak as f64 / workload.logits_bytes as f64;
@@ -54,6 +64,16 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize) {
     }
     let peaks = memory_child();
     let torch = torch_reference(iterations);
+    let ms = |step: &dyn Fn(), fused: bool| {
+        burn_losses::fused::set_enabled(fused);
+        let runs = time::<B>(&device, iterations, step);
+        burn_losses::fused::set_enabled(true);
+        runs[runs.len() / 2].as_secs_f64() * 1e3
+    };
+    // Every fused column first: the generic path frees hundreds of MiB of temporaries, which
+    // moves glibc's dynamic mmap and trim thresholds, so that right after it a small
+    // workload's output buffer came back as fresh pages each run (see the module docs).
+    let fused: Vec<f64> = workloads.iter().map(|w| ms(&w.loss, true)).collect();
     println!(
         "forward + backward, median of {iterations} runs, backend {backend}, {} threads",
         threads()
@@ -62,14 +82,7 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize) {
         "| workload | fused ms | generic ms | burn-nn ms | PyTorch ms | fused / PyTorch | peak / logits |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
-    for workload in workloads::<B>(&device) {
-        let ms = |step: &dyn Fn(), fused: bool| {
-            burn_losses::fused::set_enabled(fused);
-            let runs = time::<B>(&device, iterations, step);
-            burn_losses::fused::set_enabled(true);
-            runs[runs.len() / 2].as_secs_f64() * 1e3
-        };
-        let fused = ms(&workload.loss, true);
+    for (workload, fused) in workloads.iter().zip(fused) {
         let generic = ms(&workload.loss, false);
         let burn_nn = workload.burn_nn.as_ref().map(|step| ms(step, true));
         let reference = torch.get(&workload.name).copied();
