@@ -120,22 +120,23 @@ impl Prepared {
     /// (`w_y = valid = 0` where the pixel does not count).
     #[inline(always)]
     fn finish_tile(&self, [log_p, w, v, smooth]: [&[f32]; 4], [loss, coef]: [&mut [f32]; 2]) {
-        let len = log_p.len();
         match self.focal {
             None => {
-                for j in 0..len {
-                    loss[j] = self.keep * w[j] * -log_p[j] + self.eps_c * v[j] * smooth[j];
-                    coef[j] = self.keep * w[j];
+                let terms = log_p.iter().zip(w).zip(v).zip(smooth);
+                let out = loss.iter_mut().zip(coef.iter_mut());
+                for ((loss, coef), (((&log_p, &w), &v), &smooth)) in out.zip(terms) {
+                    *loss = self.keep * w * -log_p + self.eps_c * v * smooth;
+                    *coef = self.keep * w;
                 }
             }
-            Some(power) => {
-                for j in 0..len {
-                    let p = exp(log_p[j]);
-                    let (q_pow, slope) = power.value_and_slope(1.0 - p);
-                    loss[j] = w[j] * q_pow * -log_p[j];
-                    coef[j] = w[j] * (q_pow - slope * p * log_p[j]);
-                }
+            // The power's case chosen once per tile, not per pixel.
+            Some(Power::One) => {
+                focal_tile(|q| Power::One.value_and_slope(q), [log_p, w], loss, coef)
             }
+            Some(Power::Two) => {
+                focal_tile(|q| Power::Two.value_and_slope(q), [log_p, w], loss, coef)
+            }
+            Some(power) => focal_tile(|q| power.value_and_slope(q), [log_p, w], loss, coef),
         }
     }
 
@@ -152,6 +153,23 @@ impl Prepared {
                 (w * q_pow * -log_p, w * (q_pow - slope * p * log_p))
             }
         }
+    }
+}
+
+/// Focal loss and coefficient of a tile's pixels (see [`Prepared::finish_tile`]), with
+/// `q ↦ (q^γ, γq^(γ−1))` given.
+#[inline(always)]
+fn focal_tile(
+    value_and_slope: impl Fn(f32) -> (f32, f32),
+    [log_p, w]: [&[f32]; 2],
+    loss: &mut [f32],
+    coef: &mut [f32],
+) {
+    for (((loss, coef), &log_p), &w) in loss.iter_mut().zip(coef).zip(log_p).zip(w) {
+        let p = exp(log_p);
+        let (q_pow, slope) = value_and_slope(1.0 - p);
+        *loss = w * q_pow * -log_p;
+        *coef = w * (q_pow - slope * p * log_p);
     }
 }
 
