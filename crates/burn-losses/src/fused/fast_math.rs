@@ -79,6 +79,15 @@ fn exp_in_range(x: f32) -> f32 {
     y * f32::from_bits(exponent << 23)
 }
 
+/// `max(m, v)` as one vector `max` instruction: `v` where it is larger, else `m`. A NaN `v`
+/// is skipped, as `f32::max` skips it; `m` must not be NaN (the kernels start from `−inf`).
+/// `f32::max` also checks `m` for NaN, which costs a compare and a blend per vector and,
+/// in a running maximum, lengthens the chain every element waits on.
+#[inline(always)]
+pub(crate) fn larger(m: f32, v: f32) -> f32 {
+    if v > m { v } else { m }
+}
+
 /// `ln x` for a positive, normal, finite `x` (the kernels take it of sums `>= 1` and of
 /// probabilities in `(0, 1]`).
 #[inline(always)]
@@ -260,6 +269,14 @@ mod tests {
         }
         assert!(worst <= 3, "worst {worst} ulp");
         assert_eq!(ln(1.0), 0.0);
+    }
+
+    #[test]
+    fn larger_is_max_skipping_nan() {
+        assert_eq!(larger(1.0, 2.0), 2.0);
+        assert_eq!(larger(2.0, 1.0), 2.0);
+        assert_eq!(larger(f32::NEG_INFINITY, -1e4), -1e4);
+        assert_eq!(larger(3.0, f32::NAN), 3.0);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 use rayon::prelude::*;
 
 use super::blocks::{BLOCK, TILE, class_row_blocks, tiles};
-use super::fast_math::{Kernel, Power, exp, sigmoid, vectorized};
+use super::fast_math::{Kernel, Power, exp, larger, sigmoid, vectorized};
 use super::softmax_ce::Target;
 use crate::Activation;
 
@@ -72,7 +72,7 @@ impl OverlapSpec {
         let mut m = [f32::NEG_INFINITY; TILE];
         for class in 0..c {
             for (m, &v) in m[..len].iter_mut().zip(row(class)) {
-                *m = m.max(v);
+                *m = larger(*m, v);
             }
         }
         let mut sum = [0.0f32; TILE];
