@@ -116,6 +116,15 @@ impl Prepared {
         (in_range & !ignored, !in_range & !ignored)
     }
 
+    /// The first target in memory order that is out of range (neither in `[0, C)` nor
+    /// `ignore_index`), for the error message.
+    fn first_bad<T: Target>(&self, targets: &[T]) -> Option<i64> {
+        targets
+            .iter()
+            .map(|&t| t.into())
+            .find(|&t| self.status(t).1)
+    }
+
     /// Loss and coefficient of a tile's pixels from `[log p_y, w_y, valid, smoothing sum]`
     /// (`w_y = valid = 0` where the pixel does not count).
     #[inline(always)]
@@ -209,9 +218,7 @@ fn tile_pixels<'a, T: Target>(
         *valid = if counts { 1.0 } else { 0.0 };
         any_bad |= bad;
     }
-    let first_bad = any_bad
-        .then(|| targets.iter().map(|&t| t.into()).find(|&t| k.class_of(t).1))
-        .flatten();
+    let first_bad = any_bad.then(|| k.first_bad(targets)).flatten();
     // The target's logit and weight (a pixel that does not count takes `x_y = m`, `w = 0`).
     let (mut x_y, mut w) = (*m, [0.0f32; TILE]);
     for (y, &w_y) in k.weights.iter().enumerate().take(c) {
@@ -493,12 +500,11 @@ impl<T: Target> Kernel<Rows<'_>> for ReducedPass<'_, T> {
 /// needed, in a loop that vectorises.
 fn total_weight<T: Target>(targets: &[T], k: &Prepared) -> (f64, Option<i64>) {
     if k.unweighted_mean || k.weights.iter().all(|&w| w == 1.0) {
-        let first_bad = |chunk: &[T]| chunk.iter().map(|&t| t.into()).find(|&t| k.status(t).1);
         let parts: Vec<(u64, Option<i64>)> = targets
             .par_chunks(BLOCK)
             .map(|chunk| {
                 let (count, any_bad) = vectorized(&Counting(k), chunk);
-                (count, any_bad.then(|| first_bad(chunk)).flatten())
+                (count, any_bad.then(|| k.first_bad(chunk)).flatten())
             })
             .collect();
         let count: u64 = parts.iter().map(|&(n, _)| n).sum();
