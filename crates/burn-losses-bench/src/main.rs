@@ -8,6 +8,7 @@
 //! cargo run --release -p burn-losses-bench -- 4 8 64 64 5                    # N C H W iterations
 //! cargo run --release -p burn-losses-bench -- workloads 5                     # see workloads.rs
 //! cargo run --release -p burn-losses-bench -- workloads 31 "binary dice"       # matching rows only
+//! cargo run --release -p burn-losses-bench -- fused 3000 "[8, 4, 128, 128]"   # for a profiler
 //! cargo run --release -p burn-losses-bench --no-default-features --features wgpu -- launches
 //! ```
 //!
@@ -98,6 +99,14 @@ fn main() {
             .map_or(5, |a| a.parse().expect("iterations"));
         let filter = std::env::args().nth(3).unwrap_or_default();
         workloads::run::<B>(BACKEND, iterations, &filter);
+        return;
+    }
+    if std::env::args().nth(1).as_deref() == Some("fused") {
+        let iterations = std::env::args()
+            .nth(2)
+            .map_or(1000, |a| a.parse().expect("iterations"));
+        let filter = std::env::args().nth(3).unwrap_or_default();
+        workloads::fused_only::<B>(iterations, &filter);
         return;
     }
     let args: Vec<usize> = std::env::args()

@@ -100,6 +100,20 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize, filter: &str) {
     }
 }
 
+/// Times only the fused column of the workloads whose name contains `filter`, and prints each
+/// median: a loop with nothing else in it, for `perf record` and A/B runs of one kernel.
+pub fn fused_only<B: AutodiffBackend>(iterations: usize, filter: &str) {
+    let device = Default::default();
+    B::seed(&device, 0);
+    for workload in workloads::<B>(&device) {
+        if workload.name.contains(filter) {
+            let runs = time::<B>(&device, iterations, &workload.loss);
+            let median = runs[runs.len() / 2].as_secs_f64() * 1e3;
+            println!("{}\t{median:.3} ms", workload.name);
+        }
+    }
+}
+
 pub(crate) fn workloads<B: AutodiffBackend>(device: &B::Device) -> Vec<Workload<'static>> {
     let big = [16, 8, 256, 256];
     let ce = CrossEntropyLossConfig::new().init::<B>(device);
