@@ -4,6 +4,8 @@
 
 use rayon::prelude::*;
 
+use super::fast_math::larger;
+
 /// Pixels per tile: one row of a tile is a run the compiler vectorises.
 pub(crate) const TILE: usize = 64;
 /// Pixels per parallel task.
@@ -59,6 +61,43 @@ pub(crate) fn zeros(len: usize) -> Vec<f32> {
     out
 }
 
+/// Pixels per group of lanes: one AVX vector of `f32`.
+const LANES: usize = 8;
+
+/// Pixels `j0..j0 + LANES` of `row`, as an array the compiler keeps in one vector.
+#[inline(always)]
+fn lanes(row: &[f32], j0: usize) -> &[f32; LANES] {
+    row[j0..j0 + LANES].try_into().expect("LANES elements")
+}
+
+/// `m = max_c x_c` of each pixel of a tile whose class rows `row(c)` are contiguous runs of
+/// `len <= TILE` pixels (`−∞` past `len`; a NaN logit is skipped, as by [`larger`]).
+///
+/// Eight pixels at a time, their maxima kept in one vector across the classes. Written as
+/// `m[j] = larger(m[j], x)` over the whole tile for each class, the select of `m[j]`'s own
+/// value compiled to masked stores (`vmaskmovps`), which AMD's cores execute slowly.
+#[inline(always)]
+pub(crate) fn tile_max<'a>(row: impl Fn(usize) -> &'a [f32], c: usize, len: usize) -> [f32; TILE] {
+    let mut m = [f32::NEG_INFINITY; TILE];
+    let full = len / LANES * LANES;
+    for (j0, out) in (0..full).step_by(LANES).zip(m.chunks_exact_mut(LANES)) {
+        let mut acc = [f32::NEG_INFINITY; LANES];
+        for class in 0..c {
+            let x = lanes(row(class), j0);
+            for l in 0..LANES {
+                acc[l] = larger(acc[l], x[l]);
+            }
+        }
+        out.copy_from_slice(&acc);
+    }
+    for class in 0..c {
+        for (m, &x) in m[full..len].iter_mut().zip(&row(class)[full..]) {
+            *m = larger(*m, x);
+        }
+    }
+    m
+}
+
 /// The tiles `(start, len)` of a block of `len` pixels.
 pub(crate) fn tiles(len: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..len)
@@ -109,5 +148,27 @@ mod tests {
             tiles(130).collect::<Vec<_>>(),
             [(0, 64), (64, 64), (128, 2)]
         );
+    }
+
+    #[test]
+    fn tile_max_is_each_pixels_class_maximum() {
+        // Lengths with and without a tail past the groups of lanes; NaNs skipped.
+        let len = TILE - 3;
+        let mut x: Vec<f32> = (0..len).map(|j| (j as f32 * 0.7).sin() * 1e4).collect();
+        let mut y: Vec<f32> = (0..len).map(|j| (j as f32 * 1.3).cos() * 1e4).collect();
+        (x[1], y[len - 2], y[5]) = (f32::NAN, f32::NAN, f32::NEG_INFINITY);
+        let rows = [x, y];
+        for len in [len, 16, 5, 0] {
+            let m = tile_max(|class| &rows[class][..len], 2, len);
+            for j in 0..len {
+                let expected = match (rows[0][j], rows[1][j]) {
+                    (a, b) if a.is_nan() => b,
+                    (a, b) if b.is_nan() => a,
+                    (a, b) => a.max(b),
+                };
+                assert_eq!(m[j], expected, "pixel {j} of {len}");
+            }
+            assert!(m[len..].iter().all(|&v| v == f32::NEG_INFINITY));
+        }
     }
 }

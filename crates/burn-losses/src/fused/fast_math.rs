@@ -88,6 +88,15 @@ pub(crate) fn larger(m: f32, v: f32) -> f32 {
     if v > m { v } else { m }
 }
 
+/// `v` where `hit`, else `acc`, for an `acc` that is `0.0` wherever `hit` can be true: the
+/// bits of `v` ORed into `acc`'s. A loop of `x = if hit { v } else { x }` over an array
+/// compiles to masked stores (`vmaskmovps`), which AMD's cores execute slowly; this is a
+/// plain store of an AND and an OR.
+#[inline(always)]
+pub(crate) fn or_where(acc: f32, hit: bool, v: f32) -> f32 {
+    f32::from_bits(acc.to_bits() | (v.to_bits() & u32::from(hit).wrapping_neg()))
+}
+
 /// `ln x` for a positive, normal, finite `x` (the kernels take it of sums `>= 1` and of
 /// probabilities in `(0, 1]`).
 #[inline(always)]
@@ -269,6 +278,16 @@ mod tests {
         }
         assert!(worst <= 3, "worst {worst} ulp");
         assert_eq!(ln(1.0), 0.0);
+    }
+
+    #[test]
+    fn or_where_picks_v_where_hit() {
+        for v in [1.5, -0.0, f32::NEG_INFINITY, -1e4] {
+            assert_eq!(or_where(0.0, true, v).to_bits(), v.to_bits());
+            assert_eq!(or_where(0.0, false, v).to_bits(), 0.0f32.to_bits());
+            assert_eq!(or_where(2.5, false, v), 2.5);
+        }
+        assert!(or_where(0.0, true, f32::NAN).is_nan());
     }
 
     #[test]

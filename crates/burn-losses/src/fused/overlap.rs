@@ -15,8 +15,8 @@
 
 use rayon::prelude::*;
 
-use super::blocks::{BLOCK, TILE, class_row_blocks, tiles};
-use super::fast_math::{Kernel, Power, exp, larger, sigmoid, vectorized};
+use super::blocks::{BLOCK, TILE, class_row_blocks, tile_max, tiles};
+use super::fast_math::{Kernel, Power, exp, sigmoid, vectorized};
 use super::softmax_ce::Target;
 use crate::Activation;
 
@@ -69,12 +69,7 @@ impl OverlapSpec {
         fn a(class: usize, len: usize, tile: &mut Tile) -> &mut [f32] {
             &mut tile.a[class * TILE..][..len]
         }
-        let mut m = [f32::NEG_INFINITY; TILE];
-        for class in 0..c {
-            for (m, &v) in m[..len].iter_mut().zip(row(class)) {
-                *m = larger(*m, v);
-            }
-        }
+        let m = tile_max(row, c, len);
         let mut sum = [0.0f32; TILE];
         for class in 0..c {
             let out = a(class, len, tile);

@@ -24,8 +24,8 @@
 
 use rayon::prelude::*;
 
-use super::blocks::{BLOCK, TILE, class_row_blocks, pixel_blocks, tiles, zeros};
-use super::fast_math::{Kernel, Power, exp, larger, ln, vectorized};
+use super::blocks::{BLOCK, TILE, class_row_blocks, pixel_blocks, tile_max, tiles, zeros};
+use super::fast_math::{Kernel, Power, exp, larger, ln, or_where, vectorized};
 use super::{ClassLossKind, ClassLossSpec};
 use crate::Reduction;
 
@@ -219,18 +219,22 @@ fn tile_pixels<'a, T: Target>(
         any_bad |= bad;
     }
     let first_bad = any_bad.then(|| k.first_bad(targets)).flatten();
-    // The target's logit and weight (a pixel that does not count takes `x_y = m`, `w = 0`).
-    let (mut x_y, mut w) = (*m, [0.0f32; TILE]);
+    // `x_y − m` and the target's weight (`0` and `0` where a pixel does not count), picked
+    // class by class over whole tiles. Exactly one class hits a pixel that counts, so the
+    // pick can be an OR of bits into zeros: a select of the element's own value compiled to
+    // masked stores (`vmaskmovps`), which AMD's cores execute slowly.
+    let (mut shifted, mut w) = ([0.0f32; TILE], [0.0f32; TILE]);
     for (y, &w_y) in k.weights.iter().enumerate().take(c) {
-        for (((x_y, w), &class), &x) in x_y.iter_mut().zip(&mut w).zip(&class).zip(row(y)) {
+        let picks = shifted.iter_mut().zip(&mut w).zip(&class).zip(m);
+        for ((((shifted, w), &class), &m), &x) in picks.zip(row(y)) {
             let hit = class == y as i32;
-            *x_y = if hit { x } else { *x_y };
-            *w = if hit { w_y } else { *w };
+            *shifted = or_where(*shifted, hit, x - m);
+            *w = or_where(*w, hit, w_y);
         }
     }
     let mut log_p = [0.0f32; TILE];
     for j in 0..len {
-        log_p[j] = (x_y[j] - m[j]) - ls[j];
+        log_p[j] = shifted[j] - ls[j];
     }
     let (mut loss, mut coef) = ([0.0f32; TILE], [0.0f32; TILE]);
     k.finish_tile(
@@ -556,19 +560,6 @@ impl<T: Target> Kernel<&[T]> for Counting<'_> {
         }
         (count, any_bad)
     }
-}
-
-/// `m = max_c x_c` of each pixel of a tile whose class rows `row(c)` are contiguous runs of
-/// `len <= TILE` pixels.
-#[inline(always)]
-fn tile_max<'a>(row: impl Fn(usize) -> &'a [f32], c: usize, len: usize) -> [f32; TILE] {
-    let mut m = [f32::NEG_INFINITY; TILE];
-    for class in 0..c {
-        for (m, &v) in m[..len].iter_mut().zip(row(class)) {
-            *m = larger(*m, v);
-        }
-    }
-    m
 }
 
 /// `ln Σ_c e^(x_c − m)` of each pixel of a tile.
