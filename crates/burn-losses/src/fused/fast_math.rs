@@ -2,7 +2,11 @@
 //! the kernels' pixel loops (`f32::exp`/`f32::ln` are library calls it cannot vectorise).
 //!
 //! `exp` and `ln` are Cephes' single-precision polynomials (relative error about 2 ulp over
-//! the ranges used here), written with selects instead of branches.
+//! the ranges used here), written with selects instead of branches, each step of the
+//! polynomials a fused multiply-add (`f32::mul_add`): one instruction with FMA, ~30 % fewer
+//! operations and a shorter dependency chain than a multiply and an add. `mul_add` rounds once
+//! on every target, so the results are the same without FMA (an x86-64 older than Haswell or
+//! Piledriver, where it is libm's `fmaf`, correct but several times slower).
 
 /// Arguments below this give `exp = 0` (as f32's `exp` underflows to `0` near `-103`; the
 /// values between are subnormal and only ever added to sums of order `>= 1`).
@@ -39,8 +43,8 @@ impl<K: Kernel<Task>, Task> pulp::WithSimd for Job<'_, K, Task> {
 /// `kernel.run(task)` compiled for the widest vector instructions the CPU has: AVX2 + FMA on
 /// an x86-64 that has them (detected at run time by pulp, whose `unsafe` stays in pulp), the
 /// baseline (SSE2 on x86-64) otherwise. The results do not depend on the instruction set: the
-/// kernels' arithmetic is elementwise or summed in fixed lanes, and Rust never fuses a
-/// multiply and an add on its own.
+/// kernels' arithmetic is elementwise or summed in fixed lanes, Rust never fuses a multiply
+/// and an add on its own, and the explicit `mul_add`s round once everywhere.
 #[inline(always)]
 pub(crate) fn vectorized<K: Kernel<Task>, Task>(kernel: &K, task: Task) -> K::Output {
     pulp::Arch::new().dispatch(Job(kernel, task))
@@ -62,16 +66,16 @@ pub(crate) fn exp(x: f32) -> f32 {
 #[inline(always)]
 fn exp_in_range(x: f32) -> f32 {
     let xc = x.clamp(EXP_MIN, EXP_MAX);
-    let t = xc * std::f32::consts::LOG2_E + ROUND_MAGIC;
+    let t = xc.mul_add(std::f32::consts::LOG2_E, ROUND_MAGIC);
     let n = t - ROUND_MAGIC;
-    let r = xc - n * 0.693_359_4 - n * -2.121_944_4e-4;
+    let r = n.mul_add(2.121_944_4e-4, n.mul_add(-0.693_359_4, xc));
     let mut p = 1.987_569_1e-4_f32;
-    p = p * r + 1.398_199_9e-3;
-    p = p * r + 8.333_452e-3;
-    p = p * r + 4.166_579_6e-2;
-    p = p * r + 1.666_666_5e-1;
-    p = p * r + 0.5;
-    let y = p * r * r + r + 1.0;
+    p = p.mul_add(r, 1.398_199_9e-3);
+    p = p.mul_add(r, 8.333_452e-3);
+    p = p.mul_add(r, 4.166_579_6e-2);
+    p = p.mul_add(r, 1.666_666_5e-1);
+    p = p.mul_add(r, 0.5);
+    let y = (p * r).mul_add(r, r) + 1.0;
     let exponent = t
         .to_bits()
         .wrapping_sub(ROUND_MAGIC.to_bits())
@@ -109,19 +113,19 @@ pub(crate) fn ln(x: f32) -> f32 {
     m = if small { m + m - 1.0 } else { m - 1.0 };
     let z = m * m;
     let mut y = 7.037_683_6e-2_f32;
-    y = y * m - 1.151_461e-1;
-    y = y * m + 1.167_699_9e-1;
-    y = y * m - 1.242_014_1e-1;
-    y = y * m + 1.424_932_3e-1;
-    y = y * m - 1.666_805_8e-1;
-    y = y * m + 2.000_071_4e-1;
-    y = y * m - 2.499_999_4e-1;
-    y = y * m + 3.333_333e-1;
+    y = y.mul_add(m, -1.151_461e-1);
+    y = y.mul_add(m, 1.167_699_9e-1);
+    y = y.mul_add(m, -1.242_014_1e-1);
+    y = y.mul_add(m, 1.424_932_3e-1);
+    y = y.mul_add(m, -1.666_805_8e-1);
+    y = y.mul_add(m, 2.000_071_4e-1);
+    y = y.mul_add(m, -2.499_999_4e-1);
+    y = y.mul_add(m, 3.333_333e-1);
     y = y * m * z;
     let ef = e as f32;
-    y += ef * -2.121_944_4e-4;
-    y += -0.5 * z;
-    m + y + ef * 0.693_359_4
+    y = ef.mul_add(-2.121_944_4e-4, y);
+    y = z.mul_add(-0.5, y);
+    ef.mul_add(0.693_359_4, m + y)
 }
 
 /// `1 / (1 + e^-x)`, finite for every finite `x`.
