@@ -10,13 +10,14 @@ use burn_losses::*;
 use burn_losses_conformance::*;
 
 /// Shapes `[N, C, d1, ..]` (rank 3 or 4): one class, one pixel, odd sizes, a tile (64 pixels)
-/// and a block (4096) cut short.
+/// and a block (4096) cut short, and a block past a full row tile (512, the elementwise
+/// activations' tile) whose next row tile is cut short (4611 = 4096 + 512 + 3).
 const SHAPES: [[usize; 4]; 6] = [
     [1, 1, 1, 1],
     [2, 3, 1, 1],
     [3, 5, 7, 3],
     [1, 2, 65, 1],
-    [2, 4, 4099, 1],
+    [2, 4, 4611, 1],
     [4, 1, 9, 2],
 ];
 

@@ -8,6 +8,10 @@ use super::fast_math::larger;
 
 /// Pixels per tile: one row of a tile is a run the compiler vectorises.
 pub(crate) const TILE: usize = 64;
+/// Pixels per tile of a pass over one class row at a time (an elementwise activation): only
+/// that row's run has to stay in L1, so the tile is longer, and the horizontal sums that end
+/// each tile's lane sums (a quarter of binary Dice's forward pass at [`TILE`]) are fewer.
+pub(crate) const ROW_TILE: usize = 512;
 /// Pixels per parallel task.
 pub(crate) const BLOCK: usize = 4096;
 
@@ -100,9 +104,14 @@ pub(crate) fn tile_max<'a>(row: impl Fn(usize) -> &'a [f32], c: usize, len: usiz
 
 /// The tiles `(start, len)` of a block of `len` pixels.
 pub(crate) fn tiles(len: usize) -> impl Iterator<Item = (usize, usize)> {
+    tiles_of(len, TILE)
+}
+
+/// The tiles `(start, len)` of up to `tile` pixels of a block of `len` pixels.
+pub(crate) fn tiles_of(len: usize, tile: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..len)
-        .step_by(TILE)
-        .map(move |t0| (t0, TILE.min(len - t0)))
+        .step_by(tile)
+        .map(move |t0| (t0, tile.min(len - t0)))
 }
 
 #[cfg(test)]
@@ -147,6 +156,10 @@ mod tests {
         assert_eq!(
             tiles(130).collect::<Vec<_>>(),
             [(0, 64), (64, 64), (128, 2)]
+        );
+        assert_eq!(
+            tiles_of(1030, ROW_TILE).collect::<Vec<_>>(),
+            [(0, 512), (512, 512), (1024, 6)]
         );
     }
 

@@ -10,12 +10,12 @@
 //! Targets get no gradient: the dispatcher takes this path only for targets that need none.
 //!
 //! The softmax couples the classes of a pixel, so it works in tiles of every class of
-//! [`TILE`] pixels; an elementwise activation (sigmoid, none) streams each class row on its own,
-//! activating, storing and summing in one loop.
+//! [`TILE`] pixels; an elementwise activation (sigmoid, none) streams each class row on its own
+//! in tiles of [`ROW_TILE`] pixels, activating, storing and summing.
 
 use rayon::prelude::*;
 
-use super::blocks::{BLOCK, TILE, class_row_blocks, tile_max, tiles};
+use super::blocks::{BLOCK, ROW_TILE, TILE, class_row_blocks, tile_max, tiles, tiles_of};
 use super::fast_math::{Kernel, Power, exp, sigmoid, vectorized};
 use super::softmax_ce::Target;
 use crate::Activation;
@@ -259,12 +259,12 @@ impl<T: Target> Pass<'_, T> {
         let [_, c, s] = spec.dims;
         let block_len = BLOCK.min(s - s0);
         let mut sums = vec![0.0f64; 3 * c];
-        let mut scratch = [0.0f32; TILE];
+        let mut scratch = [0.0f32; ROW_TILE];
         // Index targets: each pixel's membership `(v, y)` (see [`membership`]).
-        let (mut valid, mut member) = ([0.0f32; TILE], [0.0f32; TILE]);
+        let (mut valid, mut member) = ([0.0f32; ROW_TILE], [0.0f32; ROW_TILE]);
         for class in 0..c {
             let x = &x[(sample * c + class) * s + s0..][..block_len];
-            for (t0, len) in tiles(block_len) {
+            for (t0, len) in tiles_of(block_len, ROW_TILE) {
                 let a = match stored.as_deref_mut() {
                     Some(runs) => &mut runs[class][t0..t0 + len],
                     None => &mut scratch[..len],
@@ -298,12 +298,12 @@ impl<T: Target> Pass<'_, T> {
     fn row_gradient(&self, sample: usize, s0: usize, upstream: &[f32], runs: &mut [&mut [f32]]) {
         let Pass { targets, spec, .. } = *self;
         let [_, c, s] = spec.dims;
-        let mut g = [0.0f32; TILE];
-        let mut masked = [0.0f32; TILE];
+        let mut g = [0.0f32; ROW_TILE];
+        let mut masked = [0.0f32; ROW_TILE];
         for (class, run) in runs.iter_mut().enumerate() {
             let g_i = upstream[sample * 3 * c + class];
             let g_p = upstream[sample * 3 * c + c + class];
-            for (t0, len) in tiles(run.len()) {
+            for (t0, len) in tiles_of(run.len(), ROW_TILE) {
                 let a = &mut run[t0..t0 + len];
                 // `g = ∂L/∂a`.
                 let g = &mut g[..len];
