@@ -7,6 +7,13 @@
 //!   class-last included (what a user of it has to do with `[N, C, H, W]` logits).
 //! - **PyTorch**: `bench/torch_reference.py` run by `$TORCH_PYTHON` (default `python3`) in the
 //!   same run, when that Python has torch and MONAI; `–` otherwise.
+//! - **bound**: on the CPU backends, the memory-bandwidth bound of the workload: reading the
+//!   logits once and writing a new gradient of the same size once (a parallel map collected
+//!   into a new `Vec`, on the same rayon threads as the kernels), timed in the same process
+//!   right after the fused column, so under the same allocator state. With glibc's defaults a
+//!   32 MiB buffer is a fresh `mmap` each run, and the bound includes its page faults, as the
+//!   fused column does; with `MALLOC_MMAP_THRESHOLD_` raised both reuse pages (see
+//!   docs/performance.md). `–` on the GPU backends.
 //! - **peak / logits**: the most resident memory the fused forward + backward pass adds
 //!   (Linux's `VmHWM` after resetting it), over the logits' size. It is measured in a child
 //!   process whose glibc malloc returns every block over 64 KiB to the system at once, so that
@@ -74,15 +81,18 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize, filter: &str) {
     // moves glibc's dynamic mmap and trim thresholds, so that right after it a small
     // workload's output buffer came back as fresh pages each run (see the module docs).
     let fused: Vec<f64> = workloads.iter().map(|w| ms(&w.loss, true)).collect();
+    let bounds: Vec<Option<f64>> = (workloads.iter())
+        .map(|w| bound_ms::<B>(&device, w.logits_bytes, iterations))
+        .collect();
     println!(
         "forward + backward, median of {iterations} runs, backend {backend}, {} threads",
         threads()
     );
     println!(
-        "| workload | fused ms | generic ms | burn-nn ms | PyTorch ms | fused / PyTorch | peak / logits |"
+        "| workload | fused ms | bound ms | fused / bound | generic ms | burn-nn ms | PyTorch ms | fused / PyTorch | peak / logits |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (workload, fused) in workloads.iter().zip(fused) {
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for ((workload, fused), bound) in workloads.iter().zip(fused).zip(bounds) {
         let generic = ms(&workload.loss, false);
         let burn_nn = workload.burn_nn.as_ref().map(|step| ms(step, true));
         let reference = torch.get(&workload.name).copied();
@@ -90,14 +100,40 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize, filter: &str) {
             v.map_or("–".to_string(), |v| format!("{v:.digits$}"))
         };
         println!(
-            "| {} | {fused:.1} | {generic:.1} | {} | {} | {} | {} |",
+            "| {} | {fused:.1} | {} | {} | {generic:.1} | {} | {} | {} | {} |",
             workload.name,
+            cell(bound, 1),
+            cell(bound.map(|b| fused / b), 1),
             cell(burn_nn, 1),
             cell(reference, 1),
             cell(reference.map(|r| fused / r), 2),
             cell(peaks.get(&workload.name).copied(), 2),
         );
     }
+}
+
+/// The median time of reading `bytes` of logits once and writing a new gradient of the same
+/// size once (see the module docs), on the CPU backends.
+#[cfg(any(feature = "ndarray", feature = "flex"))]
+fn bound_ms<B: AutodiffBackend>(
+    device: &B::Device,
+    bytes: usize,
+    iterations: usize,
+) -> Option<f64> {
+    use rayon::prelude::*;
+    let logits: Vec<f32> = (0..bytes / 4).map(|i| (i % 251) as f32).collect();
+    let step = || {
+        let gradient: Vec<f32> = logits.par_iter().map(|&x| -x).collect();
+        std::hint::black_box(gradient);
+    };
+    let runs = time::<B>(device, iterations, step);
+    Some(runs[runs.len() / 2].as_secs_f64() * 1e3)
+}
+
+/// No host bound for a GPU backend.
+#[cfg(not(any(feature = "ndarray", feature = "flex")))]
+fn bound_ms<B: AutodiffBackend>(_: &B::Device, _: usize, _: usize) -> Option<f64> {
+    None
 }
 
 /// Times only the fused column of the workloads whose name contains `filter`, and prints each
