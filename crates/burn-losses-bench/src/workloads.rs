@@ -29,7 +29,7 @@
 use std::collections::HashMap;
 use std::process::Command;
 
-use super::{forward_backward, time};
+use super::{forward_backward, median_ms, time};
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use burn::tensor::backend::AutodiffBackend;
@@ -73,9 +73,9 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize, filter: &str) {
     let torch = torch_reference(iterations);
     let ms = |step: &dyn Fn(), fused: bool| {
         burn_losses::fused::set_enabled(fused);
-        let runs = time::<B>(&device, iterations, step);
+        let median = median_ms(&time::<B>(&device, iterations, step));
         burn_losses::fused::set_enabled(true);
-        runs[runs.len() / 2].as_secs_f64() * 1e3
+        median
     };
     // Every fused column first: the generic path frees hundreds of MiB of temporaries, which
     // moves glibc's dynamic mmap and trim thresholds, so that right after it a small
@@ -114,7 +114,7 @@ pub fn run<B: AutodiffBackend>(backend: &str, iterations: usize, filter: &str) {
 
 /// The median time of reading `bytes` of logits once and writing a new gradient of the same
 /// size once (see the module docs), on the CPU backends.
-#[cfg(any(feature = "ndarray", feature = "flex"))]
+#[cfg(all(any(feature = "ndarray", feature = "flex"), not(feature = "wgpu")))]
 fn bound_ms<B: AutodiffBackend>(
     device: &B::Device,
     bytes: usize,
@@ -126,12 +126,12 @@ fn bound_ms<B: AutodiffBackend>(
         let gradient: Vec<f32> = logits.par_iter().map(|&x| -x).collect();
         std::hint::black_box(gradient);
     };
-    let runs = time::<B>(device, iterations, step);
-    Some(runs[runs.len() / 2].as_secs_f64() * 1e3)
+    Some(median_ms(&time::<B>(device, iterations, step)))
 }
 
-/// No host bound for a GPU backend.
-#[cfg(not(any(feature = "ndarray", feature = "flex")))]
+/// No host bound for a GPU backend (`wgpu` is the backend whenever its feature is on, even
+/// with a CPU feature left on by default, as in `main.rs`).
+#[cfg(not(all(any(feature = "ndarray", feature = "flex"), not(feature = "wgpu"))))]
 fn bound_ms<B: AutodiffBackend>(_: &B::Device, _: usize, _: usize) -> Option<f64> {
     None
 }
@@ -143,8 +143,7 @@ pub fn fused_only<B: AutodiffBackend>(iterations: usize, filter: &str) {
     B::seed(&device, 0);
     for workload in workloads::<B>(&device) {
         if workload.name.contains(filter) {
-            let runs = time::<B>(&device, iterations, &workload.loss);
-            let median = runs[runs.len() / 2].as_secs_f64() * 1e3;
+            let median = median_ms(&time::<B>(&device, iterations, &workload.loss));
             println!("{}\t{median:.3} ms", workload.name);
         }
     }
