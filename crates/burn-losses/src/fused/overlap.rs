@@ -37,15 +37,14 @@ pub(crate) struct OverlapSpec {
     pub power: Power,
 }
 
-/// One tile: the activated input `a[class·TILE + j]`, each pixel's class (`-1`: does not
-/// count, or dense targets) and validity.
-struct Tile {
-    a: Vec<f32>,
+/// The pixels of one tile: each one's class (`-1`: does not count, or dense targets) and
+/// validity.
+struct TilePixels {
     class: [i32; TILE],
     valid: [f32; TILE],
 }
 
-impl Tile {
+impl TilePixels {
     /// `1` where a pixel is of `class` (index targets), `0` elsewhere: its target row.
     #[inline(always)]
     fn members(&self, class: usize) -> [f32; TILE] {
@@ -54,25 +53,35 @@ impl Tile {
     }
 }
 
-impl OverlapSpec {
-    /// Fills `tile` with the softmax of the `len` pixels of sample `n` from pixel `s0`.
+/// Where a tile's activations `a` (row `class`: its `len` pixels) are written and read: its
+/// part of the stored activations, `runs[class][t0..t0 + len]`, where these are kept, else a
+/// scratch tile `[C·TILE]`. Writing straight into the stored rows saves copying each row
+/// there (a `memcpy` call per row of 64 pixels: ~10 % of Dice's forward pass).
+enum TileRows<'t, 'r> {
+    Scratch(&'t mut [f32]),
+    Stored(&'t mut [&'r mut [f32]], usize),
+}
+
+impl TileRows<'_, '_> {
     #[inline(always)]
-    fn load<T: Target>(
-        &self,
-        x: &[f32],
-        targets: HostTargets<'_, T>,
-        (n, s0, len): (usize, usize, usize),
-        tile: &mut Tile,
-    ) {
+    fn row(&mut self, class: usize, len: usize) -> &mut [f32] {
+        match self {
+            Self::Scratch(a) => &mut a[class * TILE..][..len],
+            Self::Stored(runs, t0) => &mut runs[class][*t0..*t0 + len],
+        }
+    }
+}
+
+impl OverlapSpec {
+    /// Writes the softmax of the `len` pixels of sample `n` from pixel `s0` into `rows`.
+    #[inline(always)]
+    fn softmax(&self, x: &[f32], (n, s0, len): (usize, usize, usize), rows: &mut TileRows) {
         let [_, c, s] = self.dims;
         let row = |class: usize| &x[n * c * s + class * s + s0..][..len];
-        fn a(class: usize, len: usize, tile: &mut Tile) -> &mut [f32] {
-            &mut tile.a[class * TILE..][..len]
-        }
         let m = tile_max(row, c, len);
         let mut sum = [0.0f32; TILE];
         for class in 0..c {
-            let out = a(class, len, tile);
+            let out = rows.row(class, len);
             for (((out, sum), &v), &m) in out.iter_mut().zip(&mut sum).zip(row(class)).zip(&m) {
                 *out = exp(v - m);
                 *sum += *out;
@@ -80,11 +89,10 @@ impl OverlapSpec {
         }
         let inv = sum.map(|s| 1.0 / s);
         for class in 0..c {
-            for (out, &inv) in a(class, len, tile).iter_mut().zip(&inv) {
+            for (out, &inv) in rows.row(class, len).iter_mut().zip(&inv) {
                 *out *= inv;
             }
         }
-        self.load_targets(targets, (n, s0, len), tile);
     }
 
     /// Fills `tile`'s classes and validities for the `len` pixels of sample `n` from `s0`.
@@ -93,7 +101,7 @@ impl OverlapSpec {
         &self,
         targets: HostTargets<'_, T>,
         (n, s0, len): (usize, usize, usize),
-        tile: &mut Tile,
+        tile: &mut TilePixels,
     ) {
         let [_, c, s] = self.dims;
         match targets {
@@ -110,16 +118,15 @@ impl OverlapSpec {
         }
     }
 
-    /// An empty tile for `targets`: with dense targets every pixel counts, for good.
-    fn tile<T>(&self, targets: HostTargets<'_, T>) -> Tile {
+    /// An empty tile's pixels for `targets`: with dense targets every pixel counts, for good.
+    fn tile<T>(&self, targets: HostTargets<'_, T>) -> TilePixels {
         let dense = matches!(targets, HostTargets::Dense(_));
         assert!(
             i32::try_from(self.dims[1]).is_ok(),
             "overlap kernel: {} classes do not fit the tile's i32 classes",
             self.dims[1]
         );
-        Tile {
-            a: vec![0.0; self.dims[1] * TILE],
+        TilePixels {
             class: [-1; TILE],
             valid: [if dense { 1.0 } else { 0.0 }; TILE],
         }
@@ -214,16 +221,17 @@ impl<T: Target> Kernel<Sums<'_, '_>> for Pass<'_, T> {
         let [_, c, _] = spec.dims;
         let mut sums = vec![0.0f64; 3 * c];
         let mut tile = spec.tile(targets);
+        let mut scratch = vec![0.0f32; if stored.is_some() { 0 } else { c * TILE }];
         let block_len = BLOCK.min(spec.dims[2] - s0);
         for (t0, len) in tiles(block_len) {
-            spec.load(x, targets, (sample, s0 + t0, len), &mut tile);
-            if let Some(runs) = stored.as_deref_mut() {
-                for (class, run) in runs.iter_mut().enumerate() {
-                    run[t0..t0 + len].copy_from_slice(&tile.a[class * TILE..][..len]);
-                }
-            }
+            let mut rows = match stored.as_deref_mut() {
+                Some(runs) => TileRows::Stored(runs, t0),
+                None => TileRows::Scratch(&mut scratch),
+            };
+            spec.softmax(x, (sample, s0 + t0, len), &mut rows);
+            spec.load_targets(targets, (sample, s0 + t0, len), &mut tile);
             for class in 0..c {
-                let a = &tile.a[class * TILE..][..len];
+                let a = &*rows.row(class, len);
                 let v = &tile.valid;
                 let [i, p, t] = match targets {
                     HostTargets::Dense(y) => {
@@ -398,13 +406,11 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
         let g_p = &upstream[sample * 3 * c + c..][..c];
         let mut tile = spec.tile(targets);
         let mut u = vec![0.0f32; c * TILE];
+        // Each row's activations are read in place and overwritten by its gradient last.
         for (t0, len) in tiles(runs[0].len()) {
-            for (class, run) in runs.iter().enumerate() {
-                tile.a[class * TILE..][..len].copy_from_slice(&run[t0..t0 + len]);
-            }
             spec.load_targets(targets, (sample, s0 + t0, len), &mut tile);
             for class in 0..c {
-                let a = &tile.a[class * TILE..][..len];
+                let a = &runs[class][t0..t0 + len];
                 let u = &mut u[class * TILE..][..len];
                 let v = &tile.valid[..len];
                 let mut av = [0.0f32; TILE];
@@ -429,18 +435,17 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
             }
             let mut dot = [0.0f32; TILE];
             for class in 0..c {
-                let a = &tile.a[class * TILE..][..len];
+                let a = &runs[class][t0..t0 + len];
                 let u = &u[class * TILE..][..len];
                 for j in 0..len {
                     dot[j] += a[j] * u[j];
                 }
             }
             for (class, run) in runs.iter_mut().enumerate() {
-                let a = &tile.a[class * TILE..][..len];
                 let u = &u[class * TILE..][..len];
-                let out = &mut run[t0..t0 + len];
+                let a = &mut run[t0..t0 + len];
                 for j in 0..len {
-                    out[j] = a[j] * (u[j] - dot[j]);
+                    a[j] *= u[j] - dot[j];
                 }
             }
         }
