@@ -120,6 +120,11 @@ impl Kernel<Elements<'_>> for Pass<'_> {
     #[inline(always)]
     fn run(&self, task: Elements<'_>) -> (f64, f64) {
         match self.kind {
+            // Without `ignore_value` (the default), a loop with no per-element check.
+            BinaryLossKind::BceWithLogits {
+                label_smoothing,
+                ignore_value: None,
+            } => self.walk(task, |x, t, w| bce(x, t, w, label_smoothing, None)),
             BinaryLossKind::BceWithLogits {
                 label_smoothing,
                 ignore_value,
