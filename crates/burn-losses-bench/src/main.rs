@@ -93,36 +93,106 @@ fn forward_backward<B: AutodiffBackend, const D: usize>(
     drop(grad);
 }
 
-fn main() {
-    if std::env::args().nth(1).as_deref() == Some("launches") {
-        launches::run::<B>(BACKEND);
-        return;
+/// What the command line asks for (see the module docs).
+#[derive(Debug, PartialEq)]
+enum Command {
+    /// Every loss on `[N, C, H, W]` logits (`[16, 8, 256, 256]` by default).
+    Losses { dims: [usize; 4], iterations: usize },
+    /// The fused-kernel workloads' table, rows matching `filter`.
+    Workloads { iterations: usize, filter: String },
+    /// The fused path alone, for a profiler.
+    Fused { iterations: usize, filter: String },
+    /// Kernel launches per forward + backward pass (wgpu).
+    Launches,
+    /// The usage text.
+    Help,
+}
+
+const USAGE: &str = "usage: loss-bench [N C H W [ITERATIONS]]
+       loss-bench workloads [ITERATIONS [FILTER]]
+       loss-bench fused [ITERATIONS [FILTER]]
+       loss-bench launches
+
+  (no arguments)   every loss on [16, 8, 256, 256] logits, 5 iterations
+  N C H W          every loss on [N, C, H, W] logits
+  workloads        the fused-kernel workloads, fused vs generic vs burn-nn (and PyTorch
+                   when TORCH_PYTHON names a Python with torch); default 5 iterations
+  fused            the fused path alone on each workload; default 1000 iterations
+  launches         kernel launches per forward + backward pass (wgpu builds)
+  FILTER           only the rows whose name contains it, e.g. \"[8, 4, 128, 128]\"";
+
+/// A count argument: a positive integer.
+fn count(name: &str, arg: &str) -> Result<usize, String> {
+    match arg.parse() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{name} must be a positive integer, got {arg:?}")),
     }
-    if std::env::args().nth(1).as_deref() == Some("workloads") {
-        let iterations = std::env::args()
-            .nth(2)
-            .map_or(5, |a| a.parse().expect("iterations"));
-        let filter = std::env::args().nth(3).unwrap_or_default();
-        workloads::run::<B>(BACKEND, iterations, &filter);
-        return;
-    }
-    if std::env::args().nth(1).as_deref() == Some("fused") {
-        let iterations = std::env::args()
-            .nth(2)
-            .map_or(1000, |a| a.parse().expect("iterations"));
-        let filter = std::env::args().nth(3).unwrap_or_default();
-        workloads::fused_only::<B>(iterations, &filter);
-        return;
-    }
-    let args: Vec<usize> = std::env::args()
-        .skip(1)
-        .map(|a| a.parse().expect("arguments: N C H W [iterations]"))
-        .collect();
-    let [n, c, h, w] = match args.get(..4) {
-        Some(&[n, c, h, w]) => [n, c, h, w],
-        _ => [16, 8, 256, 256],
+}
+
+/// Parses the arguments after the program name.
+fn parse(args: &[String]) -> Result<Command, String> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let iterations = |arg: Option<&&str>, default: usize| -> Result<usize, String> {
+        arg.map_or(Ok(default), |a| count("ITERATIONS", a))
     };
-    let iterations = args.get(4).copied().unwrap_or(5);
+    match args[..] {
+        ["-h" | "--help" | "help", ..] => Ok(Command::Help),
+        ["launches"] => Ok(Command::Launches),
+        ["workloads", ref rest @ ..] if rest.len() <= 2 => Ok(Command::Workloads {
+            iterations: iterations(rest.first(), 5)?,
+            filter: rest.get(1).map_or_else(String::new, |f| f.to_string()),
+        }),
+        ["fused", ref rest @ ..] if rest.len() <= 2 => Ok(Command::Fused {
+            iterations: iterations(rest.first(), 1000)?,
+            filter: rest.get(1).map_or_else(String::new, |f| f.to_string()),
+        }),
+        [mode @ ("workloads" | "fused" | "launches"), ref rest @ ..] => {
+            Err(format!("unexpected arguments after {mode}: {rest:?}"))
+        }
+        [] => Ok(Command::Losses {
+            dims: [16, 8, 256, 256],
+            iterations: 5,
+        }),
+        [n, c, h, w, ref rest @ ..] if rest.len() <= 1 => {
+            let mut dims = [0; 4];
+            for (dim, (name, arg)) in dims
+                .iter_mut()
+                .zip(["N", "C", "H", "W"].iter().zip([n, c, h, w]))
+            {
+                *dim = count(name, arg)?;
+            }
+            let iterations = iterations(rest.first(), 5)?;
+            Ok(Command::Losses { dims, iterations })
+        }
+        _ => Err(format!("unexpected arguments {args:?}")),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let ([n, c, h, w], iterations) = match parse(&args) {
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return;
+        }
+        Ok(Command::Launches) => {
+            launches::run::<B>(BACKEND);
+            return;
+        }
+        Ok(Command::Workloads { iterations, filter }) => {
+            workloads::run::<B>(BACKEND, iterations, &filter);
+            return;
+        }
+        Ok(Command::Fused { iterations, filter }) => {
+            workloads::fused_only::<B>(iterations, &filter);
+            return;
+        }
+        Ok(Command::Losses { dims, iterations }) => (dims, iterations),
+        Err(error) => {
+            eprintln!("loss-bench: {error}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+    };
     let device = Default::default();
     B::seed(&device, 0);
 
@@ -325,5 +395,61 @@ fn main() {
             median_ms(&runs),
             runs[0].as_secs_f64() * 1e3
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &[&str]) -> Result<Command, String> {
+        parse(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_each_mode_with_its_defaults() {
+        let losses = |dims, iterations| Ok(Command::Losses { dims, iterations });
+        assert_eq!(parsed(&[]), losses([16, 8, 256, 256], 5));
+        assert_eq!(parsed(&["4", "8", "64", "64"]), losses([4, 8, 64, 64], 5));
+        assert_eq!(
+            parsed(&["4", "8", "64", "64", "9"]),
+            losses([4, 8, 64, 64], 9)
+        );
+        let filter = String::new();
+        assert_eq!(
+            parsed(&["workloads"]),
+            Ok(Command::Workloads {
+                iterations: 5,
+                filter: filter.clone()
+            })
+        );
+        assert_eq!(
+            parsed(&["fused"]),
+            Ok(Command::Fused {
+                iterations: 1000,
+                filter
+            })
+        );
+        assert_eq!(
+            parsed(&["fused", "7", "[8, 4, 128, 128]"]),
+            Ok(Command::Fused {
+                iterations: 7,
+                filter: "[8, 4, 128, 128]".into()
+            })
+        );
+        assert_eq!(parsed(&["launches"]), Ok(Command::Launches));
+        assert_eq!(parsed(&["--help"]), Ok(Command::Help));
+        assert_eq!(parsed(&["-h"]), Ok(Command::Help));
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_run_naming_the_argument() {
+        let error = |args: &[&str]| parsed(args).expect_err("an error");
+        assert!(error(&["4", "8", "x", "64"]).contains("H must be a positive integer, got \"x\""));
+        assert!(error(&["4", "0", "64", "64"]).contains("C must be"));
+        assert!(error(&["workloads", "-1"]).contains("ITERATIONS must be"));
+        assert!(error(&["4", "8", "64"]).contains("unexpected arguments"));
+        assert!(error(&["fused", "3", "ce", "extra"]).contains("unexpected arguments"));
+        assert!(error(&["launches", "3"]).contains("unexpected arguments"));
     }
 }
