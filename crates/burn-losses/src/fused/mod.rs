@@ -18,9 +18,9 @@
 //!   `weight`, `pos_weight`, smoothing, `ignore_value`) and the sigmoid focal loss, each
 //!   element's loss and `∂l/∂x` in one pass.
 //!
-//! On the host the kernels' blocks run compiled for AVX2 + FMA where the CPU has them (pulp's
-//! runtime detection; `fused/fast_math.rs`), the x86-64 baseline otherwise, with the same
-//! results.
+//! On the host the kernels' blocks run compiled for AVX-512, or else AVX2 + FMA, where the CPU
+//! has them (pulp's runtime detection; `fused/fast_math.rs`), the x86-64 baseline otherwise,
+//! with the same results bit for bit.
 //!
 //! They run where the backend is one the crate was compiled for, with or without `Autodiff`
 //! (a custom backward node):

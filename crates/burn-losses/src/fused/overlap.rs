@@ -457,6 +457,39 @@ impl<T: Target> Kernel<Gradient<'_, '_, '_>> for Pass<'_, T> {
 mod tests {
     use super::*;
 
+    /// Both passes give the same bits at the baseline instruction set as dispatched
+    /// ([`super::super::fast_math::vectorized`]): each activation, index and dense targets,
+    /// powers 1, 2 and 1.5, a whole block and a part one.
+    #[test]
+    fn the_passes_do_not_depend_on_the_instruction_set() {
+        use super::super::fast_math::{bits, dispatched_and_baseline};
+        let (n, c, s) = (2, 3, BLOCK + 70);
+        let x: Vec<f32> = (0..n * c * s)
+            .map(|i| ((i * 7919) % 1013) as f32 * 0.01 - 5.0)
+            .collect();
+        let labels: Vec<i64> = (0..n * s).map(|i| [0, 2, 255, 1][i % 4]).collect();
+        let dense: Vec<f32> = (0..n * c * s).map(|i| [0.0, 1.0, 0.4][i % 3]).collect();
+        let upstream: Vec<f32> = (0..n * 3 * c).map(|i| 0.1 * i as f32 - 0.7).collect();
+        for activation in [Activation::Softmax, Activation::Sigmoid, Activation::None] {
+            for power in [1.0, 2.0, 1.5].map(Power::new) {
+                let spec = OverlapSpec {
+                    dims: [n, c, s],
+                    activation,
+                    power,
+                };
+                for targets in [HostTargets::Indices(&labels), HostTargets::Dense(&dense)] {
+                    let [dispatched, baseline] = dispatched_and_baseline(|| {
+                        let mut stored = vec![0.0; x.len()];
+                        let stats = forward(&x, targets, spec, Some(&mut stored));
+                        let grad = backward(stored, targets, spec, &upstream);
+                        (bits(&stats), bits(&grad))
+                    });
+                    assert!(dispatched == baseline, "{activation:?}, {power:?}");
+                }
+            }
+        }
+    }
+
     /// Two samples, two classes, three pixels, no activation: the sums by hand (the same case
     /// as the generic path's test in `functional::overlap`).
     #[test]

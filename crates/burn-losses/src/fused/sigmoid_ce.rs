@@ -320,6 +320,53 @@ mod tests {
         }
     }
 
+    /// The element pass gives the same bits at the baseline instruction set as dispatched
+    /// ([`super::super::fast_math::vectorized`]): every kind and option, a whole block and a
+    /// part one.
+    #[test]
+    fn the_element_pass_does_not_depend_on_the_instruction_set() {
+        use super::super::fast_math::{bits, dispatched_and_baseline};
+        let (c, s) = (3, BLOCK / 2 + 37);
+        let x: Vec<f32> = (0..c * s)
+            .map(|i| ((i * 7919) % 1013) as f32 * 0.05 - 25.0)
+            .collect();
+        let t: Vec<f32> = (0..c * s).map(|i| [0.0, 1.0, 0.3, 255.0][i % 4]).collect();
+        let kinds = [
+            BinaryLossKind::BceWithLogits {
+                label_smoothing: 0.1,
+                ignore_value: Some(255.0),
+            },
+            BinaryLossKind::BceWithLogits {
+                label_smoothing: 0.0,
+                ignore_value: None,
+            },
+            BinaryLossKind::Focal {
+                alpha: Some(0.25),
+                gamma: 2.0,
+            },
+            BinaryLossKind::Focal {
+                alpha: None,
+                gamma: 1.5,
+            },
+        ];
+        for kind in kinds {
+            for reduction in [Reduction::None, Reduction::Mean] {
+                let spec = BinaryLossSpec {
+                    kind,
+                    weight: Some(vec![0.5, 2.0, 1.0]),
+                    pos_weight: Some(vec![3.0, 1.0, 0.5]),
+                    reduction,
+                };
+                let [dispatched, baseline] = dispatched_and_baseline(|| {
+                    let out = forward(&x, &t, [1, c, s], &spec, true);
+                    let derivative = out.derivative.expect("asked for");
+                    (bits(&out.loss), bits(&derivative), out.factor.to_bits())
+                });
+                assert!(dispatched == baseline, "{kind:?}, {reduction:?}");
+            }
+        }
+    }
+
     #[test]
     fn a_mean_over_ignored_targets_leaves_its_factor_to_the_backward_pass() {
         let mut spec = BinaryLossSpec {

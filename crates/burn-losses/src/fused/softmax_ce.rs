@@ -1121,6 +1121,52 @@ mod tests {
         }
     }
 
+    /// The reduced pass, the one whose kernels [`vectorized`] dispatches, gives the same
+    /// bits at the baseline instruction set: tiles (a whole block, full and part tiles) and
+    /// rows, every kind of loss.
+    #[test]
+    fn the_reduced_pass_does_not_depend_on_the_instruction_set() {
+        use super::super::fast_math::{bits, dispatched_and_baseline};
+        let (c, s) = (5, BLOCK + 70);
+        let x: Vec<f32> = (0..2 * c * s)
+            .map(|i| ((i * 7919) % 1013) as f32 * 0.05 - 25.0)
+            .collect();
+        let targets: Vec<i64> = (0..2 * s).map(|i| [0, 4, -1, 2, 1, 3][i % 6]).collect();
+        let kinds = [
+            (
+                ClassLossKind::CrossEntropy {
+                    label_smoothing: 0.1,
+                },
+                Reduction::Mean,
+            ),
+            (
+                ClassLossKind::CrossEntropy {
+                    label_smoothing: 0.0,
+                },
+                Reduction::Sum,
+            ),
+            (ClassLossKind::Focal { gamma: 2.0 }, Reduction::Mean),
+            (ClassLossKind::Focal { gamma: 0.5 }, Reduction::Sum),
+        ];
+        for (kind, reduction) in kinds {
+            let spec = ClassLossSpec {
+                num_classes: c,
+                ignore_index: -1,
+                weight: Some(vec![0.5, 1.0, 2.0, 0.25, 1.5]),
+                kind,
+                reduction,
+            };
+            for dims in [[2, c, s], [2 * s, c, 1]] {
+                let [dispatched, baseline] = dispatched_and_baseline(|| {
+                    let out = forward_reduced(&x, &targets, dims, &spec, true);
+                    let gradient = out.gradient.expect("asked for");
+                    (out.loss.to_bits(), bits(&gradient), out.first_bad)
+                });
+                assert!(dispatched == baseline, "{kind:?}, {dims:?}");
+            }
+        }
+    }
+
     #[test]
     fn reports_the_first_out_of_range_target() {
         let spec = ClassLossSpec {
